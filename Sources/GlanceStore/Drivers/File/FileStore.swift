@@ -1,0 +1,265 @@
+import Foundation
+import Glibc
+import GlanceConfig
+import Logging
+import CSystemShims
+
+/// Glance's file store (`gs/_drivers/filesystem.py`): each image is a flat file named by its id in
+/// one of the datadirs. Writes go to an unnamed file (O_TMPFILE) that is linked under its name only
+/// when complete, so a crash or an abort never leaves a partial image behind a real name.
+public final class FileStore: Store {
+    public let id: String
+    public let type = StoreType.file
+    public let capabilities: Capabilities
+    public let settings: FileStoreSettings
+    let directories: [DataDirectory]
+    let logger: Logger
+
+    /// Files of ours that carry a partial image where O_TMPFILE is not available.
+    static let partialPrefix = ".glance-storefs-partial-"
+    /// xattrs on image files written by us: what Glance keeps in its database, kept with the data.
+    static let checksumAttribute = "user.glance.checksum"
+    static let hashAlgoAttribute = "user.glance.os_hash_algo"
+    static let hashValueAttribute = "user.glance.os_hash_value"
+
+    /// Opens (and creates, as Glance does) the datadirs. A datadir that cannot be created or written
+    /// leaves the store read-only, as Glance disables `add` then; a missing one that cannot be read
+    /// is an error.
+    public init(definition: StoreDefinition, logger: Logger) throws(StoreError) {
+        guard let settings = definition.file else {
+            throw .badStoreConfiguration(store: definition.id, reason: "not a file store")
+        }
+        self.id = definition.id
+        self.settings = settings
+        self.logger = logger
+        var writable = true
+        var opened: [DataDirectory] = []
+        for dir in settings.directories {
+            if access(dir.path, F_OK) != 0 {
+                do {
+                    try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+                    logger.info("created datadir", metadata: ["store": "\(definition.id)", "path": "\(dir.path)"])
+                } catch {
+                    throw .badStoreConfiguration(store: definition.id, reason: "unable to create datadir \(dir.path)")
+                }
+            }
+            let fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw .badStoreConfiguration(store: definition.id, reason: "cannot open datadir \(dir.path): \(String(cString: strerror(errno)))")
+            }
+            if access(dir.path, W_OK) != 0 {
+                logger.warning("datadir is not writable; the store is read-only",
+                               metadata: ["store": "\(definition.id)", "path": "\(dir.path)"])
+                writable = false
+            }
+            // Glance adds g+x / o+x to the datadir when file_perm grants group / other access.
+            if let perm = settings.filePermissions, writable {
+                var st = Glibc.stat()
+                if fstat(fd, &st) == 0 {
+                    var mode = st.st_mode & 0o7777
+                    if perm & 0o070 != 0 { mode |= 0o010 }
+                    if perm & 0o007 != 0 { mode |= 0o001 }
+                    if mode != st.st_mode & 0o7777 { fchmod(fd, mode) }
+                }
+            }
+            opened.append(DataDirectory(path: dir.path, priority: dir.priority, fd: fd))
+        }
+        self.directories = opened
+        var caps: Capabilities = [.readRandom, .driverReusable, .capacity]
+        if writable { caps.formUnion([.writeAccess, .rename, .setModificationTime]) }
+        self.capabilities = caps
+        if writable { reportLeftovers() }
+    }
+
+    // MARK: Listing
+
+    public func list() async throws(StoreError) -> [ImageInfo] {
+        let directories = self.directories
+        return try await BlockingIO.run { () throws(StoreError) -> [ImageInfo] in
+            var seen = Set<String>()
+            var images: [ImageInfo] = []
+            // Highest priority first: if two datadirs hold the same id, that is the one Glance wrote last.
+            for dir in directories.sorted(by: { $0.priority > $1.priority }) {
+                for info in try Self.scan(dir) where seen.insert(info.name).inserted {
+                    images.append(info)
+                }
+            }
+            return images
+        }
+    }
+
+    /// Regular files only; our partial files and anything else are not images.
+    static func scan(_ dir: DataDirectory) throws(StoreError) -> [ImageInfo] {
+        let dupfd = dup(dir.fd)
+        guard dupfd >= 0, let stream = fdopendir(dupfd) else { throw posixError("opendir \(dir.path)") }
+        defer { closedir(stream) }
+        rewinddir(stream)
+        var images: [ImageInfo] = []
+        while let entry = readdir(stream) {
+            let type = entry.pointee.d_type
+            guard type == DT_REG || type == DT_UNKNOWN else { continue }
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name.hasPrefix(partialPrefix) { continue }
+            var st = Glibc.stat()
+            guard fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
+            images.append(ImageInfo(name: name, size: UInt64(st.st_size), modificationTime: st.st_mtim.date))
+        }
+        return images
+    }
+
+    /// The directory holding `name` and its stat, in priority order.
+    func find(_ name: String) throws(StoreError) -> (DataDirectory, Glibc.stat) {
+        try ImageName.validate(name)
+        if name.hasPrefix(Self.partialPrefix) { throw .notFound(image: name) }
+        for dir in directories.sorted(by: { $0.priority > $1.priority }) {
+            var st = Glibc.stat()
+            if fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                guard st.st_mode & S_IFMT == S_IFREG else { throw .notFound(image: name) }
+                return (dir, st)
+            }
+            if errno != ENOENT { throw posixError("stat \(dir.join(name))") }
+        }
+        throw .notFound(image: name)
+    }
+
+    public func stat(_ name: String) async throws(StoreError) -> ImageInfo {
+        let (_, st) = try find(name)
+        return ImageInfo(name: name, size: UInt64(st.st_size), modificationTime: st.st_mtim.date)
+    }
+
+    // MARK: Reading
+
+    public func openForReading(_ name: String) async throws(StoreError) -> any ImageReader {
+        let (dir, _) = try find(name)
+        let fd = openat(dir.fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else {
+            throw errno == ENOENT ? .notFound(image: name) : posixError("open \(dir.join(name))")
+        }
+        var st = Glibc.stat()
+        fstat(fd, &st)
+        return FileImageReader(fd: fd, size: UInt64(st.st_size), path: dir.join(name))
+    }
+
+    // MARK: Writing
+
+    public func beginWrite(_ name: String, sizeHint: UInt64?) async throws(StoreError) -> any ImageWriter {
+        guard isWritable else { throw .storeAddDisabled(store: id) }
+        try ImageName.validate(name)
+        if name.hasPrefix(Self.partialPrefix) { throw .invalidImageName(name) }
+        // Glance checks only the chosen datadir; an id in two datadirs would be ambiguous, so all.
+        if (try? find(name)) != nil { throw .duplicate(image: name) }
+        guard let dir = Self.bestDirectory(directories, for: sizeHint) else {
+            throw .storageFull("There is no enough disk space left on the image storage media. requested=\(sizeHint ?? 0)")
+        }
+        return try FileImageWriter(store: self, directory: dir, name: name)
+    }
+
+    /// Location metadata of a new image: the metadata-file entry whose mountpoint is a prefix of the
+    /// path, plus `store` (Glance's `_get_metadata`).
+    func locationMetadata(path: String) -> [String: String] {
+        var metadata: [String: String] = [:]
+        if !settings.metadata.isEmpty {
+            if let entry = settings.metadata.first(where: { path.hasPrefix($0["mountpoint"] ?? "\u{0}") }) {
+                metadata = entry
+            } else {
+                logger.error("no metadata-file entry matches the image path",
+                             metadata: ["store": "\(id)", "path": "\(path)"])
+            }
+        }
+        metadata["store"] = id
+        return metadata
+    }
+
+    // MARK: Changing
+
+    public func rename(_ name: String, to newName: String, replacing: Bool) async throws(StoreError) {
+        try ImageName.validate(newName)
+        if newName.hasPrefix(Self.partialPrefix) { throw .invalidImageName(newName) }
+        let (dir, _) = try find(name)
+        if let (other, _) = try? find(newName) {
+            guard replacing else { throw .duplicate(image: newName) }
+            // The image keeps its datadir; a same-named image elsewhere would shadow or be shadowed.
+            if other !== dir { try await delete(newName) }
+        }
+        let result = replacing ? renameat(dir.fd, name, dir.fd, newName)
+                               : storefs_rename_noreplace(dir.fd, name, dir.fd, newName)
+        if result != 0 {
+            if errno == EEXIST { throw .duplicate(image: newName) }
+            if errno == ENOENT { throw .notFound(image: name) }
+            throw posixError("rename \(dir.join(name))")
+        }
+    }
+
+    public func delete(_ name: String) async throws(StoreError) {
+        guard isWritable else { throw .storeDeleteNotSupported(store: id) }
+        let (dir, _) = try find(name)
+        if unlinkat(dir.fd, name, 0) != 0 {
+            if errno == ENOENT { throw .notFound(image: name) }
+            throw .forbidden("You cannot delete file \(dir.join(name)): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    public func setModificationTime(_ name: String, to date: Date) async throws(StoreError) {
+        let (dir, _) = try find(name)
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        var times = [timespec(tv_sec: 0, tv_nsec: storefs_utime_omit),
+                     timespec(tv_sec: Int(seconds), tv_nsec: Int((date.timeIntervalSince1970 - seconds) * 1e9))]
+        if utimensat(dir.fd, name, &times, AT_SYMLINK_NOFOLLOW) != 0 { throw posixError("utimensat \(dir.join(name))") }
+    }
+
+    public func capacity() async throws(StoreError) -> StoreCapacity {
+        // Directories on one file system count once.
+        var seen = Set<UInt>()
+        var total: UInt64 = 0, available: UInt64 = 0
+        for dir in directories {
+            var s = statvfs()
+            guard fstatvfs(dir.fd, &s) == 0 else { throw posixError("statvfs \(dir.path)") }
+            guard seen.insert(s.f_fsid).inserted else { continue }
+            total += UInt64(s.f_blocks) * UInt64(s.f_frsize)
+            available += UInt64(s.f_bavail) * UInt64(s.f_frsize)
+        }
+        return StoreCapacity(totalBytes: total, availableBytes: available)
+    }
+
+    public func location(of name: String) -> String {
+        let dir = (try? find(name))?.0 ?? directories.sorted(by: { $0.priority > $1.priority })[0]
+        return "file://" + dir.join(name)
+    }
+
+    public func attributes(of name: String) async throws(StoreError) -> [String: String] {
+        let (dir, _) = try find(name)
+        let fd = openat(dir.fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw posixError("open \(dir.join(name))") }
+        defer { close(fd) }
+        var attributes: [String: String] = [:]
+        for key in [Self.checksumAttribute, Self.hashAlgoAttribute, Self.hashValueAttribute] {
+            var buffer = [UInt8](repeating: 0, count: 256)
+            let n = fgetxattr(fd, key, &buffer, buffer.count)
+            if n > 0 { attributes[String(key.dropFirst("user.glance.".count))] = String(decoding: buffer.prefix(n), as: UTF8.self) }
+        }
+        for (key, value) in locationMetadata(path: dir.join(name)) where key != "store" {
+            attributes["location_metadata.\(key)"] = value
+        }
+        return attributes
+    }
+
+    /// Named partial files exist only where O_TMPFILE is missing; one left by a crash holds no image
+    /// anyone can see, so it is removed and reported.
+    private func reportLeftovers() {
+        for dir in directories {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { continue }
+            for name in names where name.hasPrefix(Self.partialPrefix) {
+                if unlinkat(dir.fd, name, 0) == 0 {
+                    logger.warning("removed the partial image of an interrupted write",
+                                   metadata: ["store": "\(id)", "path": "\(dir.join(name))"])
+                }
+            }
+        }
+    }
+}
+
+extension timespec {
+    var date: Date { Date(timeIntervalSince1970: Double(tv_sec) + Double(tv_nsec) / 1e9) }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import GlanceConfig
+
+/// What a listing or stat knows of one image.
+public struct ImageInfo: Sendable, Equatable {
+    public let name: String
+    public let size: UInt64
+    public let modificationTime: Date
+
+    public init(name: String, size: UInt64, modificationTime: Date) {
+        self.name = name
+        self.size = size
+        self.modificationTime = modificationTime
+    }
+}
+
+/// Total and available bytes of what backs a store.
+public struct StoreCapacity: Sendable, Equatable {
+    public let totalBytes: UInt64
+    public let availableBytes: UInt64
+    public init(totalBytes: UInt64, availableBytes: UInt64) {
+        self.totalBytes = totalBytes
+        self.availableBytes = availableBytes
+    }
+}
+
+/// What `add_with_multihash` returns in Glance: where the image went, how much was written, the md5
+/// `checksum`, the `os_hash_value` (sha512) and the location metadata (always with `store`).
+public struct ImageAddResult: Sendable, Equatable {
+    public let location: String
+    public let size: UInt64
+    public let checksum: String
+    public let multihash: String
+    public let metadata: [String: String]
+}
+
+/// A store of images: one directory of the mount. Drivers know nothing of FUSE; everything the FUSE
+/// layer needs comes through this protocol and `capabilities`.
+public protocol Store: AnyObject, Sendable {
+    var id: String { get }
+    var type: StoreType { get }
+    var capabilities: Capabilities { get }
+
+    /// Every image, with size and modification time, without a request per image where possible.
+    func list() async throws(StoreError) -> [ImageInfo]
+    func stat(_ name: String) async throws(StoreError) -> ImageInfo
+    /// An open image to read at any offset (READ_RANDOM), or from the start (READ_ACCESS only).
+    func openForReading(_ name: String) async throws(StoreError) -> any ImageReader
+    /// A new image written as a stream; nothing is visible under `name` until `publish()`.
+    /// `sizeHint` is the final size when known (Glance's `image_size`), nil when not.
+    func beginWrite(_ name: String, sizeHint: UInt64?) async throws(StoreError) -> any ImageWriter
+    /// Needs `.rename`. With `replacing` false, fails with `.duplicate` when `newName` exists; with
+    /// true, replaces it (POSIX rename, which rsync relies on when it updates a file).
+    func rename(_ name: String, to newName: String, replacing: Bool) async throws(StoreError)
+    func delete(_ name: String) async throws(StoreError)
+    /// Needs `.setModificationTime`.
+    func setModificationTime(_ name: String, to date: Date) async throws(StoreError)
+    /// Needs `.capacity`.
+    func capacity() async throws(StoreError) -> StoreCapacity
+    /// Glance's location URI for the image, never with credentials.
+    func location(of name: String) -> String
+    /// Extra facts worth showing as xattrs (checksums when known, location metadata...).
+    func attributes(of name: String) async throws(StoreError) -> [String: String]
+}
+
+public protocol ImageReader: Sendable {
+    var size: UInt64 { get }
+    /// Up to `count` bytes from `offset`; fewer only at the end of the image; empty past it.
+    func read(at offset: UInt64, count: Int) async throws(StoreError) -> [UInt8]
+    func close() async
+}
+
+public protocol ImageWriter: Sendable {
+    var name: String { get }
+    /// Appends; the stream is sequential.
+    func write(_ bytes: [UInt8]) async throws(StoreError)
+    /// Makes the complete image visible under its name, atomically. Fails with `.duplicate` if the
+    /// name was taken meanwhile; the data is then discarded.
+    func publish() async throws(StoreError) -> ImageAddResult
+    /// Discards everything written; nothing is left behind.
+    func abort() async
+}
+
+/// Defaults for the optional features, so a driver implements only what it has.
+extension Store {
+    public func rename(_ name: String, to newName: String, replacing: Bool) async throws(StoreError) {
+        throw .operationNotSupported("rename")
+    }
+    public func setModificationTime(_ name: String, to date: Date) async throws(StoreError) {
+        throw .operationNotSupported("setting the modification time")
+    }
+    public func capacity() async throws(StoreError) -> StoreCapacity {
+        throw .operationNotSupported("capacity")
+    }
+    public func attributes(of name: String) async throws(StoreError) -> [String: String] { [:] }
+    public var isWritable: Bool { capabilities.isCapable(of: .writeAccess) }
+}
+
+/// Image names are file names: what a store may hold and the mount may show.
+public enum ImageName {
+    public static func validate(_ name: String) throws(StoreError) {
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\0"),
+              name.utf8.count <= 255 else { throw .invalidImageName(name) }
+    }
+}

@@ -1,0 +1,46 @@
+import CLibCrypto
+
+/// Glance's two hashes of an image's bytes: the md5 `checksum` and the `os_hash_value` of
+/// `hashing_algorithm` (sha512 by default), both lowercase hex. OpenSSL does the work.
+final class ImageChecksums {
+    private let md5: OpaquePointer
+    private let multihash: OpaquePointer
+
+    init() {
+        md5 = EVP_MD_CTX_new()
+        multihash = EVP_MD_CTX_new()
+        EVP_DigestInit_ex(md5, EVP_md5(), nil)
+        EVP_DigestInit_ex(multihash, EVP_sha512(), nil)
+    }
+
+    deinit {
+        EVP_MD_CTX_free(md5)
+        EVP_MD_CTX_free(multihash)
+    }
+
+    func update(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        EVP_DigestUpdate(md5, base, bytes.count)
+        EVP_DigestUpdate(multihash, base, bytes.count)
+    }
+
+    /// (md5 hex, sha512 hex). Call once.
+    func finish() -> (checksum: String, multihash: String) {
+        (Self.final(md5), Self.final(multihash))
+    }
+
+    private static func final(_ context: OpaquePointer) -> String {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        EVP_DigestFinal_ex(context, &digest, &length)
+        let hex = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(Int(length) * 2)
+        for byte in digest.prefix(Int(length)) {
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+

@@ -1,0 +1,94 @@
+import Foundation
+import GlanceConfig
+import GlanceStore
+
+/// What a command prints and its exit status; `main` writes it out, tests read it.
+public struct CommandOutput: Error, Sendable, Equatable {
+    public var stdout = ""
+    public var stderr = ""
+    public var status: Int32 = 0
+}
+
+/// The command line: `check`, `stores`, and (in the mount layer) `mount`.
+public enum StorefsCLI {
+    public static let usage = """
+        usage: glance-storefs check  [--config-file FILE]... [--config-dir DIR]...
+               glance-storefs stores [--config-file FILE]... [--config-dir DIR]... [--detail]
+        Without --config-file, Glance's defaults apply (/etc/glance/glance-api.conf, ...).
+        """
+
+    public static func run(_ arguments: [String], environmentHome: String = NSHomeDirectory()) -> CommandOutput {
+        guard let command = arguments.first else { return CommandOutput(stderr: usage + "\n", status: 2) }
+        let rest = Array(arguments.dropFirst())
+        switch command {
+        case "check": return check(rest, home: environmentHome)
+        case "stores": return stores(rest, home: environmentHome)
+        case "-h", "--help", "help": return CommandOutput(stdout: usage + "\n")
+        default: return CommandOutput(stderr: "glance-storefs: unknown command '\(command)'\n" + usage + "\n", status: 2)
+        }
+    }
+
+    /// Parses `--config-file`/`--config-dir` (both `--opt value` and `--opt=value`) in order, plus
+    /// the flags a command accepts.
+    struct ConfigArguments {
+        var inputs: [ConfigInput] = []
+        var flags: Set<String> = []
+        var positional: [String] = []
+    }
+
+    static func parseConfigArguments(_ args: [String], flags allowed: Set<String>) -> Result<ConfigArguments, CommandError> {
+        var parsed = ConfigArguments()
+        var i = 0
+        while i < args.count {
+            let arg = args[i]
+            var name = arg, value: String?
+            if arg.hasPrefix("--"), let eq = arg.firstIndex(of: "=") {
+                name = String(arg[..<eq])
+                value = String(arg[arg.index(after: eq)...])
+            }
+            switch name {
+            case "--config-file", "--config-dir":
+                if value == nil {
+                    i += 1
+                    guard i < args.count else { return .failure(CommandError("\(name) needs a path")) }
+                    value = args[i]
+                }
+                parsed.inputs.append(name == "--config-file" ? .file(value!) : .directory(value!))
+            default:
+                if allowed.contains(arg) {
+                    parsed.flags.insert(arg)
+                } else if arg.hasPrefix("-") {
+                    return .failure(CommandError("unknown option \(arg)"))
+                } else {
+                    parsed.positional.append(arg)
+                }
+            }
+            i += 1
+        }
+        return .success(parsed)
+    }
+
+    /// Loads and validates; on failure, the output carries every problem, one line each.
+    static func loadConfiguration(_ inputs: [ConfigInput], home: String) -> Result<GlanceConfiguration, CommandOutput> {
+        let all = ConfigLoader.withDefaults(inputs, home: home)
+        guard !all.isEmpty else {
+            return .failure(CommandOutput(stderr: "glance-storefs: no configuration: pass --config-file (no glance-api.conf in the default places)\n", status: 1))
+        }
+        switch ConfigLoader.load(all) {
+        case .failure(let error):
+            return .failure(CommandOutput(stderr: error.description + "\n", status: 1))
+        case .success(let source):
+            switch GlanceConfiguration.validate(source) {
+            case .failure(let failure):
+                return .failure(CommandOutput(stderr: failure.diagnostics.map { $0.description + "\n" }.joined(), status: 1))
+            case .success(let configuration):
+                return .success(configuration)
+            }
+        }
+    }
+}
+
+public struct CommandError: Error, Sendable {
+    public let message: String
+    init(_ message: String) { self.message = message }
+}
