@@ -44,9 +44,10 @@ public enum IniParser {
         }
 
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Python reads text files with universal newlines: \r\n and \r end lines too.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) {
             lineNumber += 1
-            let line = rstrip(Substring(rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine))
+            let line = rstrip(rawLine)
             if line.isEmpty {
                 if let error = flush() { return .failure(error) }
                 continue
