@@ -8,4 +8,14 @@ bash scripts/install-deps.sh
 [ "$(id -u)" = 0 ] || { echo "the tests mount tmpfs file systems: run as root" >&2; exit 1; }
 
 swift-build --build-tests
-swift-test --skip-build
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+swift-test --skip-build 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# XCTest prints "Executed 0 tests" (every test here is Swift Testing); close with one plain line.
+passed=$(grep '^✔ Test .* passed' "$log" | grep -vc '^✔ Test run' || true)
+failed=$(grep '^✘ Test .* failed' "$log" | grep -vc '^✘ Test run' || true)
+echo "swift-testing: $passed passed, $failed failed"
+exit "$status"

@@ -233,7 +233,7 @@ func run(_ tool: String, _ args: [String]) throws -> Int32 {
         do {
             for _ in 0..<8 { try await writer.write(pattern(256 << 10)) }
             _ = try await writer.publish()
-        } catch let error as StoreError { failure = error }
+        } catch { failure = error }
         guard case .storageFull = failure else { Issue.record("expected StorageFull, got \(String(describing: failure))"); return }
         #expect(try await store.list().isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: small.path) == [])

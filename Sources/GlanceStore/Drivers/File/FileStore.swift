@@ -125,21 +125,25 @@ public final class FileStore: Store {
     }
 
     public func stat(_ name: String) async throws(StoreError) -> ImageInfo {
-        let (_, st) = try find(name)
-        return ImageInfo(name: name, size: UInt64(st.st_size), modificationTime: st.st_mtim.date)
+        try await BlockingIO.run { () throws(StoreError) -> ImageInfo in
+            let (_, st) = try self.find(name)
+            return ImageInfo(name: name, size: UInt64(st.st_size), modificationTime: st.st_mtim.date)
+        }
     }
 
     // MARK: Reading
 
     public func openForReading(_ name: String) async throws(StoreError) -> any ImageReader {
-        let (dir, _) = try find(name)
-        let fd = openat(dir.fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else {
-            throw errno == ENOENT ? .notFound(image: name) : posixError("open \(dir.join(name))")
+        try await BlockingIO.run { () throws(StoreError) -> FileImageReader in
+            let (dir, _) = try self.find(name)
+            let fd = openat(dir.fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else {
+                throw errno == ENOENT ? .notFound(image: name) : posixError("open \(dir.join(name))")
+            }
+            var st = Glibc.stat()
+            fstat(fd, &st)
+            return FileImageReader(fd: fd, size: UInt64(st.st_size), path: dir.join(name))
         }
-        var st = Glibc.stat()
-        fstat(fd, &st)
-        return FileImageReader(fd: fd, size: UInt64(st.st_size), path: dir.join(name))
     }
 
     // MARK: Writing
@@ -148,12 +152,14 @@ public final class FileStore: Store {
         guard isWritable else { throw .storeAddDisabled(store: id) }
         try ImageName.validate(name)
         if name.hasPrefix(Self.partialPrefix) { throw .invalidImageName(name) }
-        // Glance checks only the chosen datadir; an id in two datadirs would be ambiguous, so all.
-        if (try? find(name)) != nil { throw .duplicate(image: name) }
-        guard let dir = Self.bestDirectory(directories, for: sizeHint) else {
-            throw .storageFull("There is no enough disk space left on the image storage media. requested=\(sizeHint ?? 0)")
+        return try await BlockingIO.run { () throws(StoreError) -> FileImageWriter in
+            // Glance checks only the chosen datadir; an id in two datadirs would be ambiguous, so all.
+            if (try? self.find(name)) != nil { throw .duplicate(image: name) }
+            guard let dir = Self.bestDirectory(self.directories, for: sizeHint) else {
+                throw .storageFull("There is no enough disk space left on the image storage media. requested=\(sizeHint ?? 0)")
+            }
+            return try FileImageWriter(store: self, directory: dir, name: name)
         }
-        return try FileImageWriter(store: self, directory: dir, name: name)
     }
 
     /// Location metadata of a new image: the metadata-file entry whose mountpoint is a prefix of the
@@ -177,36 +183,45 @@ public final class FileStore: Store {
     public func rename(_ name: String, to newName: String, replacing: Bool) async throws(StoreError) {
         try ImageName.validate(newName)
         if newName.hasPrefix(Self.partialPrefix) { throw .invalidImageName(newName) }
-        let (dir, _) = try find(name)
-        if let (other, _) = try? find(newName) {
-            guard replacing else { throw .duplicate(image: newName) }
-            // The image keeps its datadir; a same-named image elsewhere would shadow or be shadowed.
-            if other !== dir { try await delete(newName) }
-        }
-        let result = replacing ? renameat(dir.fd, name, dir.fd, newName)
-                               : storefs_rename_noreplace(dir.fd, name, dir.fd, newName)
-        if result != 0 {
-            if errno == EEXIST { throw .duplicate(image: newName) }
-            if errno == ENOENT { throw .notFound(image: name) }
-            throw posixError("rename \(dir.join(name))")
+        try await BlockingIO.run { () throws(StoreError) in
+            let (dir, _) = try self.find(name)
+            if let (other, _) = try? self.find(newName) {
+                guard replacing else { throw .duplicate(image: newName) }
+                // The image keeps its datadir; a same-named image in another would shadow it.
+                if other !== dir, unlinkat(other.fd, newName, 0) != 0, errno != ENOENT {
+                    throw posixError("unlink \(other.join(newName))")
+                }
+            }
+            let result = replacing ? renameat(dir.fd, name, dir.fd, newName)
+                                   : storefs_rename_noreplace(dir.fd, name, dir.fd, newName)
+            if result != 0 {
+                if errno == EEXIST { throw .duplicate(image: newName) }
+                if errno == ENOENT { throw .notFound(image: name) }
+                throw posixError("rename \(dir.join(name))")
+            }
         }
     }
 
     public func delete(_ name: String) async throws(StoreError) {
         guard isWritable else { throw .storeDeleteNotSupported(store: id) }
-        let (dir, _) = try find(name)
-        if unlinkat(dir.fd, name, 0) != 0 {
-            if errno == ENOENT { throw .notFound(image: name) }
-            throw .forbidden("You cannot delete file \(dir.join(name)): \(String(cString: strerror(errno)))")
+        try await BlockingIO.run { () throws(StoreError) in
+            let (dir, _) = try self.find(name)
+            if unlinkat(dir.fd, name, 0) != 0 {
+                if errno == ENOENT { throw .notFound(image: name) }
+                throw .forbidden("You cannot delete file \(dir.join(name)): \(String(cString: strerror(errno)))")
+            }
         }
     }
 
     public func setModificationTime(_ name: String, to date: Date) async throws(StoreError) {
-        let (dir, _) = try find(name)
-        let seconds = date.timeIntervalSince1970.rounded(.down)
-        var times = [timespec(tv_sec: 0, tv_nsec: storefs_utime_omit),
-                     timespec(tv_sec: Int(seconds), tv_nsec: Int((date.timeIntervalSince1970 - seconds) * 1e9))]
-        if utimensat(dir.fd, name, &times, AT_SYMLINK_NOFOLLOW) != 0 { throw posixError("utimensat \(dir.join(name))") }
+        guard isWritable else { throw .storeAddDisabled(store: id) }
+        try await BlockingIO.run { () throws(StoreError) in
+            let (dir, _) = try self.find(name)
+            let seconds = date.timeIntervalSince1970.rounded(.down)
+            var times = [timespec(tv_sec: 0, tv_nsec: storefs_utime_omit),
+                         timespec(tv_sec: Int(seconds), tv_nsec: Int((date.timeIntervalSince1970 - seconds) * 1e9))]
+            if utimensat(dir.fd, name, &times, AT_SYMLINK_NOFOLLOW) != 0 { throw posixError("utimensat \(dir.join(name))") }
+        }
     }
 
     public func capacity() async throws(StoreError) -> StoreCapacity {
@@ -229,6 +244,10 @@ public final class FileStore: Store {
     }
 
     public func attributes(of name: String) async throws(StoreError) -> [String: String] {
+        try await BlockingIO.run { () throws(StoreError) -> [String: String] in try self.readAttributes(of: name) }
+    }
+
+    private func readAttributes(of name: String) throws(StoreError) -> [String: String] {
         let (dir, _) = try find(name)
         let fd = openat(dir.fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw posixError("open \(dir.join(name))") }
