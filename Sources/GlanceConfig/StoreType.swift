@@ -1,5 +1,7 @@
 /// The store types of Glance's multi-store documentation. The raw value is the exact, case-sensitive
-/// string of `enabled_backends` (Glance uses it as the URI scheme to find the driver).
+/// string of `enabled_backends` (Glance uses it as the URI scheme to find the driver). glance_store
+/// 4.1.0 no longer has sheepdog and cannot use a `vmware` id (its scheme is `vsphere`); both are still
+/// store types of ours, with the options of their last Glance drivers.
 public enum StoreType: String, Sendable, CaseIterable, Codable {
     case file, http, rbd, swift, cinder, vmware, sheepdog, s3
 
@@ -21,8 +23,4 @@ public enum StoreType: String, Sendable, CaseIterable, Codable {
         }
         return [Self.storeDescription.erased] + specific
     }
-
-    /// glance_store 4.1.0 has no sheepdog driver (removed in 1.1.0), and a `vmware` id is unusable
-    /// in Glance's multi-store (its scheme is `vsphere`); both are still store types of ours.
-    public var isKnownToGlance: Bool { self != .sheepdog }
 }

@@ -13,7 +13,3 @@ func posixError(_ what: String, _ code: Int32 = errno) -> StoreError {
         return result
     }
 }
-
-extension timespec {
-    var seconds: Double { Double(tv_sec) + Double(tv_nsec) / 1e9 }
-}
