@@ -19,3 +19,7 @@ int storefs_link_tmpfile(int fd, int dirfd, const char *name) {
 int storefs_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, const char *newname) {
     return (int)syscall(SYS_renameat2, olddirfd, oldname, newdirfd, newname, RENAME_NOREPLACE);
 }
+
+int storefs_start_writeback(int fd, off_t offset, off_t length) {
+    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+}

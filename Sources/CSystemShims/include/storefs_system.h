@@ -19,3 +19,7 @@ int storefs_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, co
 
 /* UTIME_OMIT is a macro Swift does not import. */
 static const long storefs_utime_omit = UTIME_OMIT;
+
+/* Starts writeback of a byte range without waiting (sync_file_range SYNC_FILE_RANGE_WRITE), so the
+ * fdatasync before publishing an image waits only for the tail. */
+int storefs_start_writeback(int fd, off_t offset, off_t length);

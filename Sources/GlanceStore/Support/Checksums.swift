@@ -19,8 +19,18 @@ final class ImageChecksums {
     }
 
     func update(_ bytes: UnsafeRawBufferPointer) {
+        updateChecksum(bytes)
+        updateMultihash(bytes)
+    }
+
+    /// The two digests are independent: callers may run these two on different threads at once.
+    func updateChecksum(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
         EVP_DigestUpdate(md5, base, bytes.count)
+    }
+
+    func updateMultihash(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
         EVP_DigestUpdate(multihash, base, bytes.count)
     }
 
