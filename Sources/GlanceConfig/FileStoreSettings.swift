@@ -19,13 +19,16 @@ public struct FileStoreSettings: Sendable, Equatable {
     /// Entries of the metadata file: each has string `id` and `mountpoint` (and maybe more strings).
     public let metadata: [[String: String]]
 
-    /// Reads and checks the options of `section`. `defaultDatadir` is Glance's default for the group
-    /// (`/var/lib/glance/images`, or `/var/lib/glance/<id>` for a reserved store).
+    /// Interprets the options of `section` and reports what Glance's `configure_add` would reject.
+    /// A value of the wrong type is not reported here: the schema pass of validation reports every
+    /// option's type once, for all store types alike. `defaultDatadir` is Glance's default for the
+    /// group (`/var/lib/glance/images`, or `/var/lib/glance/<id>` for a reserved store).
     public static func resolve(section: ConfigSection, defaultDatadir: String,
                                diagnostics d: inout Diagnostics) -> FileStoreSettings {
         let group = section.name
-        let datadir = section.read(FileOptions.datadir, into: &d)
-        let datadirs = section.read(FileOptions.datadirs, into: &d)
+        var typeErrors = Diagnostics()  // reported by the schema pass
+        let datadir = section.read(FileOptions.datadir, into: &typeErrors)
+        let datadirs = section.read(FileOptions.datadirs, into: &typeErrors)
         var directories: [DataDirectory] = []
         let explicitDatadir = datadir.isSet && !(datadir.value ?? "").isEmpty
 
@@ -92,7 +95,7 @@ public struct FileStoreSettings: Sendable, Equatable {
         }
 
         var permissions: UInt16?
-        let perm = section.read(FileOptions.filePerm, into: &d)
+        let perm = section.read(FileOptions.filePerm, into: &typeErrors)
         if let value = perm.value, value > 0 {
             // Glance reads the decimal digits as octal: int(str(perm), 8).
             let digits = String(value)
@@ -108,13 +111,13 @@ public struct FileStoreSettings: Sendable, Equatable {
             }
         }
 
-        let chunk = section.read(FileOptions.chunkSize, into: &d)
+        let chunk = section.read(FileOptions.chunkSize, into: &typeErrors)
         if chunk.isSet && chunk.value == nil {
             d.error(at: chunk.location!, section: group, option: FileOptions.chunkSize.name, "empty; give a size in bytes")
         }
-        let thin = section.read(FileOptions.thinProvisioning, into: &d)
+        let thin = section.read(FileOptions.thinProvisioning, into: &typeErrors)
 
-        let metadataFile = section.read(FileOptions.metadataFile, into: &d)
+        let metadataFile = section.read(FileOptions.metadataFile, into: &typeErrors)
         var metadata: [[String: String]] = []
         if let path = metadataFile.value, !path.isEmpty {
             switch loadMetadataFile(path) {

@@ -158,10 +158,7 @@ public struct GlanceConfiguration: Sendable {
         var file: FileStoreSettings?
         if type == .file {
             let defaultDir = reserved ? "/var/lib/glance/\(id)" : FileOptions.defaultDatadir
-            var fileDiagnostics = Diagnostics()
-            file = FileStoreSettings.resolve(section: section, defaultDatadir: defaultDir, diagnostics: &fileDiagnostics)
-            // Type errors of single options were reported by the schema pass already.
-            for diag in fileDiagnostics.all where !d.all.contains(diag) { d.append(diag) }
+            file = FileStoreSettings.resolve(section: section, defaultDatadir: defaultDir, diagnostics: &d)
         }
         return StoreDefinition(id: id, type: type, isReserved: reserved, description: description,
                                section: section, file: file)
@@ -196,14 +193,4 @@ public struct GlanceConfiguration: Sendable {
 public struct ValidationFailure: Error, Sendable {
     public let diagnostics: [Diagnostic]
     public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
-}
-
-extension Diagnostics {
-    mutating func append(_ diagnostic: Diagnostic) {
-        if diagnostic.severity == .error {
-            error(at: diagnostic.location, section: diagnostic.section, option: diagnostic.option, diagnostic.message)
-        } else {
-            warning(at: diagnostic.location, section: diagnostic.section, option: diagnostic.option, diagnostic.message)
-        }
-    }
 }

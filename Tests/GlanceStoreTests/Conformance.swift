@@ -25,7 +25,7 @@ func sha512Hex(_ bytes: [UInt8]) -> String { digestHex("sha512", bytes) }
 /// Reference digests from coreutils, not from our own code.
 private func digestHex(_ tool: String, _ bytes: [UInt8]) -> String {
     let path = NSTemporaryDirectory() + "digest-" + UUID().uuidString
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    precondition(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot write \(path)")
     defer { try? FileManager.default.removeItem(atPath: path) }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/\(tool)sum")

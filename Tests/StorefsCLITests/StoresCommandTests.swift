@@ -102,7 +102,7 @@ struct StoresCommandTests {
 
     @Test func nonASCIIDescriptionsAreEscapedAsPythonDoes() {
         let f = CLIFixture()
-        let text = f.reference.isEmpty ? "" : try! String(contentsOfFile: f.reference, encoding: .utf8)
+        let text = try! String(contentsOfFile: f.reference, encoding: .utf8)
         let path = f.write(text.replacingOccurrences(of: "\"Fast filesystem store\"", with: "Schnell – \"quoted\" 🚀"))
         let out = StorefsCLI.run(["stores", "--config-file", path])
         #expect(out.stdout.contains(#""description": "Schnell \u2013 \"quoted\" \ud83d\ude80""#))

@@ -12,6 +12,8 @@ public final class FileStore: Store {
     public let type = StoreType.file
     public let capabilities: Capabilities
     public let settings: FileStoreSettings
+    /// Highest priority first (config order within a priority): an id found in two datadirs is the
+    /// one of the higher priority, and every lookup walks them in this order.
     let directories: [DataDirectory]
     let logger: Logger
 
@@ -64,7 +66,7 @@ public final class FileStore: Store {
             }
             opened.append(DataDirectory(path: dir.path, priority: dir.priority, fd: fd))
         }
-        self.directories = opened
+        self.directories = opened.sorted { $0.priority > $1.priority }
         var caps: Capabilities = [.readRandom, .driverReusable, .capacity]
         if writable { caps.formUnion([.writeAccess, .rename, .setModificationTime]) }
         self.capabilities = caps
@@ -78,8 +80,7 @@ public final class FileStore: Store {
         return try await BlockingIO.run { () throws(StoreError) -> [ImageInfo] in
             var seen = Set<String>()
             var images: [ImageInfo] = []
-            // Highest priority first: if two datadirs hold the same id, that is the one Glance wrote last.
-            for dir in directories.sorted(by: { $0.priority > $1.priority }) {
+            for dir in directories {
                 for info in try Self.scan(dir) where seen.insert(info.name).inserted {
                     images.append(info)
                 }
@@ -113,7 +114,7 @@ public final class FileStore: Store {
     func find(_ name: String) throws(StoreError) -> (DataDirectory, Glibc.stat) {
         try ImageName.validate(name)
         if name.hasPrefix(Self.partialPrefix) { throw .notFound(image: name) }
-        for dir in directories.sorted(by: { $0.priority > $1.priority }) {
+        for dir in directories {
             var st = Glibc.stat()
             if fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
                 guard st.st_mode & S_IFMT == S_IFREG else { throw .notFound(image: name) }
@@ -156,7 +157,7 @@ public final class FileStore: Store {
             // Glance checks only the chosen datadir; an id in two datadirs would be ambiguous, so all.
             if (try? self.find(name)) != nil { throw .duplicate(image: name) }
             guard let dir = Self.bestDirectory(self.directories, for: sizeHint) else {
-                throw .storageFull("There is no enough disk space left on the image storage media. requested=\(sizeHint ?? 0)")
+                throw .storageFull("no datadir has room for it. requested=\(sizeHint ?? 0)")
             }
             return try FileImageWriter(store: self, directory: dir, name: name)
         }
@@ -239,7 +240,7 @@ public final class FileStore: Store {
     }
 
     public func location(of name: String) -> String {
-        let dir = (try? find(name))?.0 ?? directories.sorted(by: { $0.priority > $1.priority })[0]
+        let dir = (try? find(name))?.0 ?? directories[0]
         return "file://" + dir.join(name)
     }
 
