@@ -13,6 +13,8 @@ let package = Package(
     targets: [
         // OpenSSL's libcrypto (Debian libssl-dev): MD5 and SHA-512 exactly as Glance computes them.
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // libfuse3's low-level API (Debian libfuse3-dev).
+        .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         // Linux system calls Swift's Glibc module does not expose (O_TMPFILE, RENAME_NOREPLACE).
         .target(name: "CSystemShims"),
         // oslo.config-compatible loading of glance-api.conf, the typed option schema and validation.
@@ -25,17 +27,30 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The commands (check, stores, ...) as a library, so tests drive them without a subprocess.
+        // The file system without FUSE: tree, inodes, handles, write sessions, xattrs, errno mapping.
+        .target(
+            name: "StoreFS",
+            dependencies: ["GlanceStore", "CSystemShims", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The thin libfuse adapter over StoreFS and the session (mount, loop, unmount).
+        .target(
+            name: "StoreFUSE",
+            dependencies: ["StoreFS", "CFuse", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The commands (check, stores, mount) as a library, so tests drive them without a subprocess.
         .target(
             name: "StorefsCLI",
             dependencies: [
-                "GlanceConfig", "GlanceStore",
+                "GlanceConfig", "GlanceStore", "StoreFS", "StoreFUSE", "CSystemShims",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "glance-storefs", dependencies: ["StorefsCLI"]),
         .testTarget(name: "GlanceConfigTests", dependencies: ["GlanceConfig"]),
         .testTarget(name: "GlanceStoreTests", dependencies: ["GlanceStore", "GlanceConfig"]),
+        .testTarget(name: "StoreFSTests", dependencies: ["StoreFS", "GlanceStore", "GlanceConfig"]),
+        // Drives the built `glance-storefs` binary against real mounts (needs root and /dev/fuse).
+        .testTarget(name: "MountTests", dependencies: []),
         .testTarget(name: "StorefsCLITests", dependencies: ["StorefsCLI", "GlanceStore", "GlanceConfig"]),
     ],
     swiftLanguageModes: [.v6]

@@ -23,3 +23,23 @@ int storefs_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, co
 int storefs_start_writeback(int fd, off_t offset, off_t length) {
     return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
 }
+
+#include <syslog.h>
+#include <spawn.h>
+#include <errno.h>
+
+extern char **environ;
+
+void storefs_syslog(int priority, const char *message) {
+    syslog(priority, "%s", message);
+}
+
+int storefs_spawn_daemon(const char *path, char *const argv[]) {
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+    pid_t pid;
+    int rc = posix_spawn(&pid, path, NULL, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
+    return rc == 0 ? pid : -rc;
+}

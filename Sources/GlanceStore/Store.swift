@@ -103,3 +103,9 @@ public enum ImageName {
               name.utf8.count <= 255 else { throw .invalidImageName(name) }
     }
 }
+
+/// Optional feature of a reader: the image is a local file, so the FUSE layer can hand the kernel
+/// its descriptor and let it splice the data without a copy through user space.
+public protocol FileBackedImageReader: ImageReader {
+    var fileDescriptor: Int32 { get }
+}

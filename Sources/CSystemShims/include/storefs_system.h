@@ -23,3 +23,10 @@ static const long storefs_utime_omit = UTIME_OMIT;
 /* Starts writeback of a byte range without waiting (sync_file_range SYNC_FILE_RANGE_WRITE), so the
  * fdatasync before publishing an image waits only for the tail. */
 int storefs_start_writeback(int fd, off_t offset, off_t length);
+
+/* syslog(3) is variadic, which Swift cannot call. */
+void storefs_syslog(int priority, const char *message);
+
+/* Starts `path` with `argv` in a new session (setsid), standard streams inherited: how `mount`
+ * daemonizes without fork() once threads exist. Returns the pid or -errno. */
+int storefs_spawn_daemon(const char *path, char *const argv[]);

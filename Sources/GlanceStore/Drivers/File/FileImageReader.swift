@@ -1,10 +1,11 @@
 import Glibc
 
 /// An open image file; reads at any offset (READ_RANDOM) with pread on the blocking-I/O queue.
-final class FileImageReader: ImageReader {
+final class FileImageReader: FileBackedImageReader {
     let fd: Int32
     let size: UInt64
     let path: String
+    var fileDescriptor: Int32 { fd }
 
     init(fd: Int32, size: UInt64, path: String) {
         self.fd = fd

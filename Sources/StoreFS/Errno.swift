@@ -1,0 +1,44 @@
+import Glibc
+import GlanceStore
+
+/// A file-system failure: the errno the kernel gets. Every store error becomes one here, in one place.
+public struct FSError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let errno: Int32
+    public init(_ errno: Int32) { self.errno = errno }
+    public var description: String { String(cString: strerror(errno)) }
+
+    public static let notFound = FSError(ENOENT)
+    public static let readOnly = FSError(EROFS)
+    public static let notPermitted = FSError(EPERM)
+    public static let crossDevice = FSError(EXDEV)
+    public static let io = FSError(EIO)
+}
+
+extension StoreError {
+    /// The one mapping of store errors to errno (glance_store exception → what a shell user expects).
+    public var errno: Int32 {
+        switch self {
+        case .notFound: ENOENT
+        case .duplicate: EEXIST
+        case .storageFull: ENOSPC
+        case .storageWriteDenied, .forbidden: EACCES
+        case .inUseByStore, .hasSnapshot: EBUSY
+        case .storeAddDisabled, .storeDeleteNotSupported: EROFS
+        case .storeGetNotSupported, .operationNotSupported: ENOTSUP
+        case .storeRandomGetNotSupported: ESPIPE
+        case .invalidImageName(let name): name.utf8.count > 255 ? ENAMETOOLONG : EINVAL
+        case .badStoreURI: EINVAL
+        case .timedOut, .maxRedirectsExceeded, .remoteServiceUnavailable, .badStoreConfiguration, .backend: EIO
+        case .io(let code, _): code
+        }
+    }
+}
+
+extension FSError {
+    public init(_ error: StoreError) { self.init(error.errno) }
+}
+
+/// Runs store code and turns its error into the errno the kernel gets.
+func storeCall<T>(isolation: isolated (any Actor)? = #isolation, _ body: () async throws(StoreError) -> T) async throws(FSError) -> T {
+    do throws(StoreError) { return try await body() } catch { throw FSError(error) }
+}

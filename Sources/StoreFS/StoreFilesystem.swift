@@ -1,0 +1,330 @@
+import Foundation
+import Glibc
+import GlanceStore
+import Logging
+import Synchronization
+
+/// The file system, without FUSE: a tree of store directories holding images, answering in terms of
+/// inode numbers, handles and errno. The FUSE adapter only translates requests and replies, so this
+/// type is what the tests drive directly, and everything it knows of a backend comes through `Store`.
+///
+/// Locks: `InodeTable` and `HandleTable` each own one mutex, never held across an await or while
+/// taking the other; a `WriteSession` actor serialises one open image.
+public final class StoreFilesystem: Sendable {
+    public let stores: [MountedStore]
+    public let options: MountOptions
+    let inodes: InodeTable
+    let handles = HandleTable()
+    let staging: StagingArea?
+    let logger: Logger
+    /// Tells the kernel to drop cached pages of an inode (set by the FUSE adapter).
+    let invalidator = Mutex<(@Sendable (UInt64) -> Void)?>(nil)
+    let mountTime = Date()
+
+    /// Directories never change by themselves; images are trusted for `cacheTimeout`.
+    static let directoryTimeout: Double = 3600
+
+    public init(stores: [MountedStore], staging: StagingArea?, options: MountOptions, logger: Logger) {
+        self.stores = stores
+        self.options = options
+        self.staging = staging
+        self.logger = logger
+        inodes = InodeTable(storeCount: stores.count)
+    }
+
+    public func onInvalidate(_ body: @escaping @Sendable (UInt64) -> Void) { invalidator.withLock { $0 = body } }
+
+    public func isWritable(_ index: Int) -> Bool { !options.readOnly && stores[index].store.isWritable }
+
+    // MARK: Attributes
+
+    func directoryAttributes(_ ino: UInt64, writable: Bool) -> FileAttributes {
+        FileAttributes(ino: ino, isDirectory: true, permissions: writable ? 0o755 : 0o555, size: 0,
+                       modificationTime: mountTime, uid: options.uid, gid: options.gid)
+    }
+
+    func imageAttributes(_ ino: UInt64, store: Int, size: UInt64, modificationTime: Date) -> FileAttributes {
+        FileAttributes(ino: ino, isDirectory: false, permissions: isWritable(store) ? 0o644 : 0o444, size: size,
+                       modificationTime: modificationTime, uid: options.uid, gid: options.gid)
+    }
+
+    func node(_ ino: UInt64) throws(FSError) -> Node {
+        guard let node = inodes.node(ino) else { throw .notFound }
+        return node
+    }
+
+    func storeIndex(ofDirectory ino: UInt64) throws(FSError) -> Int {
+        switch try node(ino) {
+        case .store(let index): return index
+        case .root: throw .notPermitted
+        case .image: throw FSError(ENOTDIR)
+        }
+    }
+
+    public func getattr(_ ino: UInt64) async throws(FSError) -> FileAttributes {
+        switch try node(ino) {
+        case .root: return directoryAttributes(ino, writable: false)
+        case .store(let index): return directoryAttributes(ino, writable: isWritable(index))
+        case .image(let index, let name):
+            if let session = handles.session(ino: ino), await !session.exists {
+                return imageAttributes(ino, store: index, size: await session.size, modificationTime: await session.modificationTime)
+            }
+            let info = try await storeCall { () async throws(StoreError) in try await stores[index].store.stat(name) }
+            return imageAttributes(ino, store: index, size: info.size, modificationTime: info.modificationTime)
+        }
+    }
+
+    public func lookup(parent: UInt64, name: String) async throws(FSError) -> EntryReply {
+        switch try node(parent) {
+        case .root:
+            // Only enabled stores; a reserved store id (os_glance_*) is simply not there.
+            guard let index = stores.firstIndex(where: { $0.store.id == name }) else { throw .notFound }
+            let ino = inodes.storeIno(index)
+            return EntryReply(attributes: directoryAttributes(ino, writable: isWritable(index)),
+                              entryTimeout: Self.directoryTimeout, attributeTimeout: Self.directoryTimeout)
+        case .store(let index):
+            guard (try? ImageName.validate(name)) != nil else { throw .notFound }
+            let info = try await storeCall { () async throws(StoreError) in try await stores[index].store.stat(name) }
+            let ino = inodes.ino(store: index, name: name)
+            return EntryReply(attributes: imageAttributes(ino, store: index, size: info.size, modificationTime: info.modificationTime),
+                              entryTimeout: options.cacheTimeout, attributeTimeout: options.cacheTimeout)
+        case .image:
+            throw FSError(ENOTDIR)
+        }
+    }
+
+    // MARK: Directories
+
+    public func opendir(_ ino: UInt64) async throws(FSError) -> UInt64 {
+        var entries: [DirectoryEntry]
+        switch try node(ino) {
+        case .root:
+            entries = [DirectoryEntry(name: ".", attributes: directoryAttributes(ino, writable: false)),
+                       DirectoryEntry(name: "..", attributes: directoryAttributes(ino, writable: false))]
+            for (index, _) in stores.enumerated() {
+                let storeIno = inodes.storeIno(index)
+                entries.append(DirectoryEntry(name: stores[index].store.id,
+                                              attributes: directoryAttributes(storeIno, writable: isWritable(index))))
+            }
+        case .store(let index):
+            let images = try await storeCall { () async throws(StoreError) in try await stores[index].store.list() }
+            entries = [DirectoryEntry(name: ".", attributes: directoryAttributes(ino, writable: isWritable(index))),
+                       DirectoryEntry(name: "..", attributes: directoryAttributes(InodeTable.root, writable: false))]
+            entries.reserveCapacity(images.count + 2)
+            for image in images {
+                let imageIno = inodes.ino(store: index, name: image.name)
+                entries.append(DirectoryEntry(name: image.name, attributes: imageAttributes(
+                    imageIno, store: index, size: image.size, modificationTime: image.modificationTime)))
+            }
+        case .image:
+            throw FSError(ENOTDIR)
+        }
+        return handles.add(.directory(entries))
+    }
+
+    /// Entries from `offset` (an index into the listing taken at opendir).
+    public func readdir(_ fh: UInt64, offset: Int) throws(FSError) -> ArraySlice<DirectoryEntry> {
+        guard case .directory(let entries)? = handles[fh] else { throw FSError(EBADF) }
+        return entries[min(offset, entries.count)...]
+    }
+
+    public func releasedir(_ fh: UInt64) { _ = handles.remove(fh) }
+
+    public var entryTimeout: Double { options.cacheTimeout }
+
+    // MARK: Files
+
+    public func open(_ ino: UInt64, flags: Int32) async throws(FSError) -> OpenReply {
+        guard case .image(let index, let name) = try node(ino) else { throw FSError(EISDIR) }
+        let store = stores[index].store
+        if flags & O_ACCMODE == O_RDONLY {
+            let reader = try await storeCall { () async throws(StoreError) in try await store.openForReading(name) }
+            return OpenReply(handle: handles.add(.reader(reader)), keepCache: true)
+        }
+        guard isWritable(index) else { throw .readOnly }
+        if let session = handles.session(ino: ino) {
+            return OpenReply(handle: handles.add(.writer(session, ino: ino)), keepCache: false)
+        }
+        let staging = try requireStaging()
+        let session: WriteSession
+        if flags & O_TRUNC != 0 {
+            session = try await WriteSession.stream(store: store, storeIndex: index, name: name, replacing: true,
+                                                    staging: staging, logger: logger)
+        } else {
+            session = try await WriteSession.edit(store: store, storeIndex: index, name: name, staging: staging, logger: logger)
+        }
+        return OpenReply(handle: handles.add(.writer(session, ino: ino)), keepCache: false)
+    }
+
+    public func create(parent: UInt64, name: String, flags: Int32) async throws(FSError) -> (EntryReply, OpenReply) {
+        let index = try storeIndex(ofDirectory: parent)
+        guard isWritable(index) else { throw .readOnly }
+        do throws(StoreError) { try ImageName.validate(name) } catch { throw FSError(error) }
+        let store = stores[index].store
+        let exists: Bool
+        do throws(StoreError) { _ = try await store.stat(name); exists = true } catch {
+            guard case .notFound = error else { throw FSError(error) }
+            exists = false
+        }
+        if await handles.session(store: index, name: name) != nil { throw FSError(EEXIST) }
+        if exists {
+            if flags & O_EXCL != 0 { throw FSError(EEXIST) }
+            let ino = inodes.ino(store: index, name: name)
+            let opened = try await open(ino, flags: flags)
+            return (try await lookup(parent: parent, name: name), opened)
+        }
+        let session = try await WriteSession.stream(store: store, storeIndex: index, name: name, replacing: false,
+                                                    staging: try requireStaging(), logger: logger)
+        let ino = inodes.ino(store: index, name: name)
+        let fh = handles.add(.writer(session, ino: ino))
+        // Not visible to anyone else until published: the kernel must ask again.
+        let entry = EntryReply(attributes: imageAttributes(ino, store: index, size: 0, modificationTime: Date()),
+                               entryTimeout: 0, attributeTimeout: 0)
+        return (entry, OpenReply(handle: fh, keepCache: false))
+    }
+
+    private func requireStaging() throws(FSError) -> StagingArea {
+        guard let staging else { throw .readOnly }
+        return staging
+    }
+
+    public func read(_ fh: UInt64, offset: UInt64, count: Int) async throws(FSError) -> ReadReply {
+        switch handles[fh] {
+        case .reader(let reader)?:
+            if let file = reader as? FileBackedImageReader {
+                guard offset < reader.size else { return .bytes([]) }
+                return .file(descriptor: file.fileDescriptor, offset: offset, count: Int(min(UInt64(count), reader.size - offset)))
+            }
+            return .bytes(try await storeCall { () async throws(StoreError) in try await reader.read(at: offset, count: count) })
+        case .writer(let session, _)?:
+            return .bytes(try await session.read(at: offset, count: count))
+        default:
+            throw FSError(EBADF)
+        }
+    }
+
+    /// The synchronous part of a read: a file-backed image answered straight from its descriptor.
+    public func fileRead(_ fh: UInt64, offset: UInt64, count: Int) -> ReadReply? {
+        guard case .reader(let reader)? = handles[fh], let file = reader as? FileBackedImageReader else { return nil }
+        guard offset < reader.size else { return .bytes([]) }
+        return .file(descriptor: file.fileDescriptor, offset: offset, count: Int(min(UInt64(count), reader.size - offset)))
+    }
+
+    public func write(_ fh: UInt64, offset: UInt64, bytes: [UInt8]) async throws(FSError) -> Int {
+        guard case .writer(let session, _)? = handles[fh] else { throw FSError(EBADF) }
+        try await session.write(bytes, at: offset)
+        return bytes.count
+    }
+
+    /// close(2) of one descriptor: a written image is published now, so the name is there when
+    /// close returns (rsync renames right after).
+    public func flush(_ fh: UInt64) async throws(FSError) {
+        guard case .writer(let session, let ino)? = handles[fh] else { return }
+        let replaced = await session.exists
+        try await session.publish()
+        if replaced { invalidate(ino) }
+    }
+
+    public func release(_ fh: UInt64) async {
+        guard let (handle, last) = handles.remove(fh) else { return }
+        switch handle {
+        case .reader(let reader): await reader.close()
+        case .writer(let session, let ino) where last:
+            do throws(FSError) { try await session.release() } catch {
+                let name = await session.name
+                logger.error("image not published at close", metadata: [
+                    "store": "\(session.store.id)", "image": "\(name)", "error": "\(error)"])
+            }
+            invalidate(ino)
+        default: break
+        }
+    }
+
+    func invalidate(_ ino: UInt64) {
+        if let body = invalidator.withLock({ $0 }) { body(ino) }
+    }
+
+    // MARK: Changing the tree
+
+    public func setattr(_ ino: UInt64, change: AttributeChange) async throws(FSError) -> FileAttributes {
+        switch try node(ino) {
+        case .root, .store:
+            if change.size != nil { throw FSError(EISDIR) }
+            if change.modificationTime != nil || change.ownershipOrMode { throw .notPermitted }
+            return try await getattr(ino)
+        case .image(let index, let name):
+            guard isWritable(index) else { throw .readOnly }
+            let store = stores[index].store
+            let session = handles.session(ino: ino)
+            if let size = change.size {
+                if let session {
+                    try await session.truncate(to: size)
+                } else {
+                    let info = try await storeCall { () async throws(StoreError) in try await store.stat(name) }
+                    if info.size != size {
+                        logger.warning("images are immutable: truncate refused; write a new image instead",
+                                       metadata: ["store": "\(store.id)", "image": "\(name)"])
+                        throw .notPermitted
+                    }
+                }
+            }
+            if let date = change.modificationTime {
+                if let session {
+                    try await session.setModificationTime(date)
+                } else {
+                    guard store.capabilities.isCapable(of: .setModificationTime) else { throw .notPermitted }
+                    try await storeCall { () async throws(StoreError) in try await store.setModificationTime(name, to: date) }
+                }
+            }
+            return try await getattr(ino)
+        }
+    }
+
+    public func unlink(parent: UInt64, name: String) async throws(FSError) {
+        let index = try storeIndex(ofDirectory: parent)
+        guard isWritable(index) else { throw .readOnly }
+        try await storeCall { () async throws(StoreError) in try await stores[index].store.delete(name) }
+        if let ino = inodes.existingIno(store: index, name: name) { invalidate(ino) }
+        inodes.remove(store: index, name: name)
+    }
+
+    public func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) async throws(FSError) {
+        let from = try storeIndex(ofDirectory: parent)
+        let to = try storeIndex(ofDirectory: newParent)
+        // Stores are separate file systems: mv copies, then unlinks.
+        guard from == to else { throw .crossDevice }
+        guard isWritable(from) else { throw .readOnly }
+        let store = stores[from].store
+        guard store.capabilities.isCapable(of: .rename) else { throw .crossDevice }
+        if flags & Self.renameExchange != 0 { throw FSError(EINVAL) }
+        if let ino = inodes.existingIno(store: from, name: name), let session = handles.session(ino: ino), await !session.exists {
+            throw FSError(EBUSY)  // not yet published: there is nothing to rename in the store
+        }
+        let replacing = flags & Self.renameNoReplace == 0
+        try await storeCall { () async throws(StoreError) in try await store.rename(name, to: newName, replacing: replacing) }
+        if let stale = inodes.rename(store: from, from: name, to: newName) { invalidate(stale) }
+    }
+
+    /// renameat2 flags (linux/fs.h, which Glibc does not bring).
+    static let renameNoReplace: UInt32 = 1
+    static let renameExchange: UInt32 = 2
+
+    public func refuseDirectoryChange(_ what: String, parent: UInt64, name: String) -> FSError {
+        logger.notice("stores are flat: \(what) refused", metadata: ["name": "\(name)"])
+        if case .store(let index)? = inodes.node(parent), !isWritable(index) { return .readOnly }
+        return .notPermitted
+    }
+
+    public func statfs(_ ino: UInt64) async throws(FSError) -> FilesystemCapacity {
+        let index: Int
+        switch inodes.node(ino) {
+        case .store(let i)?, .image(let i, _)?: index = i
+        default: index = stores.firstIndex(where: \.isDefault) ?? 0
+        }
+        guard index < stores.count, stores[index].store.capabilities.isCapable(of: .capacity) else {
+            return FilesystemCapacity(totalBytes: 0, availableBytes: 0)
+        }
+        let capacity = try await storeCall { () async throws(StoreError) in try await stores[index].store.capacity() }
+        return FilesystemCapacity(totalBytes: capacity.totalBytes, availableBytes: isWritable(index) ? capacity.availableBytes : 0)
+    }
+}

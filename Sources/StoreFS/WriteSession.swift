@@ -1,0 +1,339 @@
+import Foundation
+import Glibc
+import GlanceStore
+import Logging
+
+/// One image open for writing through the mount. Sequential writes stream straight to the store's
+/// writer (no copy on local disk); the image is published under its name when the file is closed
+/// (FLUSH, which close(2) waits for). Writes a stream cannot take — going back, rewriting an existing
+/// image, or writing again after a close published it — move the session to a staging file, which
+/// is published in full at the next close. Before a publish nothing is visible under the name;
+/// replacing an image publishes under a temporary name and renames over it, so readers see the old
+/// or the new image, never a mix.
+actor WriteSession {
+    let store: any Store
+    let storeIndex: Int
+    private(set) var name: String
+    private let staging: StagingArea
+    private let logger: Logger
+
+    private enum Mode {
+        /// `position`: bytes handed to the writer; `target`: the name it will be published as.
+        case streaming(any ImageWriter, position: UInt64)
+        /// A staging file holding the whole image; `dirty` when it differs from what is published.
+        case staged(fd: Int32, dirty: Bool)
+        /// The stream was published; nothing is held.
+        case published
+        case failed(Int32)
+    }
+
+    private var mode: Mode
+    /// The logical size (writes and truncates so far).
+    private(set) var size: UInt64
+    /// An image is visible under `name` (it existed before, or a close published it).
+    private(set) var exists: Bool
+    private var requestedMtime: Date?
+    private(set) var lastWrite = Date()
+
+    private init(store: any Store, storeIndex: Int, name: String, staging: StagingArea, logger: Logger,
+                 mode: Mode, size: UInt64, exists: Bool) {
+        self.store = store
+        self.storeIndex = storeIndex
+        self.name = name
+        self.staging = staging
+        self.logger = logger
+        self.mode = mode
+        self.size = size
+        self.exists = exists
+    }
+
+    deinit {
+        if case .staged(let fd, _) = mode { Glibc.close(fd) }
+    }
+
+    /// A new image, or one that replaces `name` (O_TRUNC on an existing image): a stream.
+    static func stream(store: any Store, storeIndex: Int, name: String, replacing: Bool,
+                       staging: StagingArea, logger: Logger) async throws(FSError) -> WriteSession {
+        let writer = try await beginWriter(store: store, name: name, replacing: replacing)
+        return WriteSession(store: store, storeIndex: storeIndex, name: name, staging: staging, logger: logger,
+                            mode: .streaming(writer, position: 0), size: 0, exists: replacing)
+    }
+
+    /// An existing image opened for writing without O_TRUNC: a staged copy, published on close if changed.
+    static func edit(store: any Store, storeIndex: Int, name: String,
+                     staging: StagingArea, logger: Logger) async throws(FSError) -> WriteSession {
+        let fd = try staging.makeFile()
+        do throws(FSError) {
+            let size = try await copyImage(store: store, name: name, into: fd)
+            return WriteSession(store: store, storeIndex: storeIndex, name: name, staging: staging, logger: logger,
+                                mode: .staged(fd: fd, dirty: false), size: size, exists: true)
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    private static func temporaryName() -> String {
+        ".glance-storefs-replace-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    }
+
+    private static func beginWriter(store: any Store, name: String, replacing: Bool) async throws(FSError) -> any ImageWriter {
+        let target = replacing && store.capabilities.isCapable(of: .rename) ? temporaryName() : name
+        if replacing && target == name {
+            // No rename: the old image has to go first (not atomic, but the store cannot do better).
+            do throws(StoreError) { try await store.delete(name) } catch where error != .notFound(image: name) {
+                throw FSError(error)
+            } catch {}
+        }
+        do throws(StoreError) { return try await store.beginWrite(target, sizeHint: nil) } catch { throw FSError(error) }
+    }
+
+    // MARK: Data
+
+    func write(_ bytes: [UInt8], at offset: UInt64) async throws(FSError) {
+        lastWrite = Date()
+        switch mode {
+        case .failed(let code):
+            throw FSError(code)
+        case .streaming(let writer, let position):
+            if offset < position {
+                // Going back: what was streamed is gone from here, and the store cannot rewrite it.
+                logger.error("a write went back in a file being streamed to the store; open it read-write to edit in place",
+                             metadata: ["store": "\(store.id)", "image": "\(name)", "offset": "\(offset)", "streamed": "\(position)"])
+                await fail(EIO)
+                throw .io
+            }
+            do throws(StoreError) {
+                // A seek forward (cp of a sparse file) leaves a hole: zeroes, which thin provisioning skips.
+                if offset > position { try await Self.writeZeros(writer, count: offset - position) }
+                try await writer.write(bytes)
+            } catch {
+                logger.error("write failed", metadata: ["store": "\(store.id)", "image": "\(name)", "error": "\(error)"])
+                await fail(error.errno)
+                throw FSError(error)
+            }
+            let end = offset + UInt64(bytes.count)
+            mode = .streaming(writer, position: end)
+            size = max(size, end)
+        case .published:
+            try await restage()
+            try await write(bytes, at: offset)
+        case .staged(let fd, _):
+            try await Self.pwriteAll(fd, bytes, at: offset)
+            mode = .staged(fd: fd, dirty: true)
+            size = max(size, offset + UInt64(bytes.count))
+        }
+    }
+
+    func read(at offset: UInt64, count: Int) async throws(FSError) -> [UInt8] {
+        if case .streaming = mode { try await restage() }
+        if case .published = mode { try await restage() }
+        guard case .staged(let fd, _) = mode else { throw .io }
+        guard offset < size else { return [] }
+        let wanted = Int(min(UInt64(count), size - offset))
+        return try await storeCall { () async throws(StoreError) -> [UInt8] in
+            var bytes = try await Self.preadAll(fd, count: wanted, at: offset)
+            if offset + UInt64(wanted) > size { bytes.removeLast(Int(offset + UInt64(wanted) - size)) }
+            return bytes
+        }
+    }
+
+    /// ftruncate on the open file.
+    func truncate(to newSize: UInt64) async throws(FSError) {
+        switch mode {
+        case .failed(let code): throw FSError(code)
+        case .streaming(_, let position):
+            if newSize >= position {
+                size = newSize  // zeroes added at publish
+                return
+            }
+            try await restage()
+            try await truncate(to: newSize)
+        case .published:
+            try await restage()
+            try await truncate(to: newSize)
+        case .staged(let fd, _):
+            if ftruncate(fd, off_t(newSize)) != 0 { throw FSError(errno) }
+            size = newSize
+            mode = .staged(fd: fd, dirty: true)
+        }
+    }
+
+    /// utimens: kept until the image exists, then set in the store.
+    func setModificationTime(_ date: Date) async throws(FSError) {
+        requestedMtime = date
+        if exists, case .staged(_, false) = mode { try await applyMtime() }
+        if case .published = mode { try await applyMtime() }
+    }
+
+    var modificationTime: Date { requestedMtime ?? lastWrite }
+
+    // MARK: Publishing
+
+    /// close(2): make the image visible under its name with everything written so far.
+    func publish() async throws(FSError) {
+        switch mode {
+        case .failed(let code):
+            throw FSError(code)
+        case .published, .staged(_, dirty: false):
+            return
+        case .streaming(let writer, let position):
+            do throws(StoreError) {
+                if size > position { try await Self.writeZeros(writer, count: size - position) }
+                try await finish(writer)
+            } catch {
+                await fail(error.errno)
+                throw FSError(error)
+            }
+            mode = .published
+        case .staged(let fd, dirty: true):
+            let writer = try await Self.beginWriter(store: store, name: name, replacing: exists)
+            do throws(StoreError) {
+                var offset: UInt64 = 0
+                while offset < size {
+                    let count = Int(min(UInt64(Self.piece), size - offset))
+                    let bytes = try await Self.preadAll(fd, count: count, at: offset)
+                    try await writer.write(bytes)
+                    offset += UInt64(count)
+                }
+                try await finish(writer)
+            } catch {
+                await writer.abort()
+                throw FSError(error)
+            }
+            mode = .staged(fd: fd, dirty: false)
+        }
+        exists = true
+        if requestedMtime != nil { try await applyMtime() }
+    }
+
+    /// Publishes the writer (under a temporary name when replacing) and renames it into place.
+    private func finish(_ writer: any ImageWriter) async throws(StoreError) {
+        let result = try await writer.publish()
+        if writer.name != name {
+            do throws(StoreError) {
+                try await store.rename(writer.name, to: name, replacing: true)
+            } catch {
+                try? await store.delete(writer.name)
+                throw error
+            }
+        }
+        logger.info("published", metadata: ["store": "\(store.id)", "image": "\(name)", "size": "\(result.size)",
+                                             "location": "\(result.location)"])
+    }
+
+    /// The file is closed for good: an unpublished stream is published (close semantics), a failed
+    /// one is dropped with nothing left.
+    func release() async throws(FSError) {
+        try await publish()
+    }
+
+    private func applyMtime() async throws(FSError) {
+        guard let date = requestedMtime else { return }
+        guard store.capabilities.isCapable(of: .setModificationTime) else { return }
+        do throws(StoreError) { try await store.setModificationTime(name, to: date) } catch { throw FSError(error) }
+        requestedMtime = nil
+    }
+
+    /// The session's name changed (rename of the open file); only before anything was published.
+    func renamed(to newName: String) { name = newName }
+
+    // MARK: Helpers
+
+    private func fail(_ code: Int32) async {
+        if case .streaming(let writer, _) = mode { await writer.abort() }
+        mode = .failed(code)
+    }
+
+    /// Moves to a staging file holding the image as published, so it can change anywhere.
+    private func restage() async throws(FSError) {
+        switch mode {
+        case .streaming(_, let position) where position == 0 && !exists:
+            // Nothing streamed yet: start over in staging, and drop the unused writer.
+            if case .streaming(let writer, _) = mode { await writer.abort() }
+            let fd = try staging.makeFile()
+            if ftruncate(fd, off_t(size)) != 0 { Glibc.close(fd); throw FSError(errno) }
+            mode = .staged(fd: fd, dirty: true)
+        case .streaming:
+            // Publish what was streamed, then edit a copy of it.
+            try await publish()
+            try await restage()
+        case .published:
+            let fd = try staging.makeFile()
+            do throws(FSError) {
+                size = try await Self.copyImage(store: store, name: name, into: fd)
+            } catch {
+                Glibc.close(fd)
+                throw error
+            }
+            mode = .staged(fd: fd, dirty: false)
+        case .staged, .failed:
+            return
+        }
+    }
+
+    static let piece = 1 << 20
+
+    private static func writeZeros(_ writer: any ImageWriter, count: UInt64) async throws(StoreError) {
+        var left = count
+        while left > 0 {
+            let n = Int(min(UInt64(piece), left))
+            try await writer.write([UInt8](repeating: 0, count: n))
+            left -= UInt64(n)
+        }
+    }
+
+    private static func copyImage(store: any Store, name: String, into fd: Int32) async throws(FSError) -> UInt64 {
+        do throws(StoreError) {
+            let reader = try await store.openForReading(name)
+            defer { Task { await reader.close() } }
+            var offset: UInt64 = 0
+            while offset < reader.size {
+                let bytes = try await reader.read(at: offset, count: piece)
+                if bytes.isEmpty { break }
+                try await pwriteAllStore(fd, bytes, at: offset)
+                offset += UInt64(bytes.count)
+            }
+            return offset
+        } catch { throw FSError(error) }
+    }
+
+    private static func pwriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: UInt64) async throws(FSError) {
+        try await storeCall { () async throws(StoreError) in try await pwriteAllStore(fd, bytes, at: offset) }
+    }
+
+    private static func pwriteAllStore(_ fd: Int32, _ bytes: [UInt8], at offset: UInt64) async throws(StoreError) {
+        try await BlockingIO.run { () throws(StoreError) in
+            let failure: Int32? = bytes.withUnsafeBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let n = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return errno
+                    }
+                    done += n
+                }
+                return nil
+            }
+            if let failure { throw .io(errno: failure, "write to the staging file") }
+        }
+    }
+
+    private static func preadAll(_ fd: Int32, count: Int, at offset: UInt64) async throws(StoreError) -> [UInt8] {
+        try await BlockingIO.run { () throws(StoreError) -> [UInt8] in
+            var result = [UInt8](repeating: 0, count: count)
+            var done = 0
+            while done < count {
+                let n = result.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw .io(errno: errno, "read the staging file")
+                }
+                if n == 0 { break }  // a hole past the end of what was written: zeroes
+                done += n
+            }
+            return result
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import CFuse
+import Logging
+import StoreFS
+import Synchronization
+
+/// What every callback reaches through `fuse_req_userdata`: the file system and the session (for
+/// cache invalidation notices). Set up before the session starts; the session pointer is written
+/// once, before any request.
+final class FuseContext: Sendable {
+    let fs: StoreFilesystem
+    let logger: Logger
+    let traceRequests: Bool
+    private let sessionBits = Mutex<UInt>(0)
+
+    init(fs: StoreFilesystem, logger: Logger, traceRequests: Bool) {
+        self.fs = fs
+        self.logger = logger
+        self.traceRequests = traceRequests
+    }
+
+    var session: OpaquePointer? {
+        get { OpaquePointer(bitPattern: sessionBits.withLock { $0 }) }
+    }
+
+    func setSession(_ session: OpaquePointer?) {
+        sessionBits.withLock { $0 = UInt(bitPattern: session.map { Int(bitPattern: UnsafeRawPointer($0)) } ?? 0) }
+    }
+
+    static func of(_ req: fuse_req_t?) -> FuseContext {
+        Unmanaged<FuseContext>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
+    }
+}
+
+/// A request handle that crosses into a Task; libfuse allows replying from any thread.
+struct Request: @unchecked Sendable {
+    let raw: fuse_req_t?
+    init(_ raw: fuse_req_t?) { self.raw = raw }
+}
