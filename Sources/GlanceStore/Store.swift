@@ -5,9 +5,9 @@ import GlanceConfig
 public struct ImageInfo: Sendable, Equatable {
     public let name: String
     public let size: UInt64
-    public let modificationTime: Date
+    public let modificationTime: Timestamp
 
-    public init(name: String, size: UInt64, modificationTime: Date) {
+    public init(name: String, size: UInt64, modificationTime: Timestamp) {
         self.name = name
         self.size = size
         self.modificationTime = modificationTime
@@ -54,7 +54,7 @@ public protocol Store: AnyObject, Sendable {
     func rename(_ name: String, to newName: String, replacing: Bool) async throws(StoreError)
     func delete(_ name: String) async throws(StoreError)
     /// Needs `.setModificationTime`.
-    func setModificationTime(_ name: String, to date: Date) async throws(StoreError)
+    func setModificationTime(_ name: String, to time: Timestamp) async throws(StoreError)
     /// Needs `.capacity`.
     func capacity() async throws(StoreError) -> StoreCapacity
     /// Glance's location URI for the image, never with credentials.
@@ -86,7 +86,7 @@ extension Store {
     public func rename(_ name: String, to newName: String, replacing: Bool) async throws(StoreError) {
         throw .operationNotSupported("rename")
     }
-    public func setModificationTime(_ name: String, to date: Date) async throws(StoreError) {
+    public func setModificationTime(_ name: String, to time: Timestamp) async throws(StoreError) {
         throw .operationNotSupported("setting the modification time")
     }
     public func capacity() async throws(StoreError) -> StoreCapacity {

@@ -32,7 +32,7 @@ public struct FileAttributes: Sendable, Equatable {
     public var isDirectory: Bool
     public var permissions: UInt16
     public var size: UInt64
-    public var modificationTime: Date
+    public var modificationTime: Timestamp
     public var uid: UInt32
     public var gid: UInt32
 }
@@ -58,6 +58,15 @@ public struct OpenReply: Sendable {
     public let handle: UInt64
     /// The image is immutable: pages cached by earlier opens stay valid.
     public let keepCache: Bool
+    /// Writes bypass the page cache: they reach the store as sent, and each carries the identity
+    /// of the process's file table (lock owner), which tells a close by the writer from a close
+    /// by a forked child that inherited the descriptor.
+    public let directIO: Bool
+    public init(handle: UInt64, keepCache: Bool, directIO: Bool = false) {
+        self.handle = handle
+        self.keepCache = keepCache
+        self.directIO = directIO
+    }
 }
 
 /// Data for a read: bytes, or a range of a file descriptor the kernel can splice without a copy.
@@ -69,7 +78,7 @@ public enum ReadReply: Sendable {
 /// What setattr asks for.
 public struct AttributeChange: Sendable {
     public var size: UInt64?
-    public var modificationTime: Date?
+    public var modificationTime: Timestamp?
     /// chmod/chown: accepted and ignored (a store has no owners or modes), so `cp -a` and `rsync -a` work.
     public var ownershipOrMode = false
     public init() {}

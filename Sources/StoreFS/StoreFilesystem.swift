@@ -19,7 +19,7 @@ public final class StoreFilesystem: Sendable {
     let logger: Logger
     /// Tells the kernel to drop cached pages of an inode (set by the FUSE adapter).
     let invalidator = Mutex<(@Sendable (UInt64) -> Void)?>(nil)
-    let mountTime = Date()
+    let mountTime = Timestamp.now
 
     /// Directories never change by themselves; images are trusted for `cacheTimeout`.
     static let directoryTimeout: Double = 3600
@@ -43,7 +43,7 @@ public final class StoreFilesystem: Sendable {
                        modificationTime: mountTime, uid: options.uid, gid: options.gid)
     }
 
-    func imageAttributes(_ ino: UInt64, store: Int, size: UInt64, modificationTime: Date) -> FileAttributes {
+    func imageAttributes(_ ino: UInt64, store: Int, size: UInt64, modificationTime: Timestamp) -> FileAttributes {
         FileAttributes(ino: ino, isDirectory: false, permissions: isWritable(store) ? 0o644 : 0o444, size: size,
                        modificationTime: modificationTime, uid: options.uid, gid: options.gid)
     }
@@ -138,12 +138,16 @@ public final class StoreFilesystem: Sendable {
         guard case .image(let index, let name) = try node(ino) else { throw FSError(EISDIR) }
         let store = stores[index].store
         if flags & O_ACCMODE == O_RDONLY {
+            // An image being edited through this mount reads as edited (qemu-img reopens what it writes).
+            if let session = handles.session(ino: ino), await session.isStaged {
+                return OpenReply(handle: handles.add(.writer(session, ino: ino)), keepCache: false, directIO: true)
+            }
             let reader = try await storeCall { () async throws(StoreError) in try await store.openForReading(name) }
             return OpenReply(handle: handles.add(.reader(reader)), keepCache: true)
         }
         guard isWritable(index) else { throw .readOnly }
         if let session = handles.session(ino: ino) {
-            return OpenReply(handle: handles.add(.writer(session, ino: ino)), keepCache: false)
+            return OpenReply(handle: handles.add(.writer(session, ino: ino)), keepCache: false, directIO: true)
         }
         let staging = try requireStaging()
         let session: WriteSession
@@ -153,7 +157,7 @@ public final class StoreFilesystem: Sendable {
         } else {
             session = try await WriteSession.edit(store: store, storeIndex: index, name: name, staging: staging, logger: logger)
         }
-        return OpenReply(handle: handles.add(.writer(session, ino: ino)), keepCache: false)
+        return OpenReply(handle: handles.add(.writer(session, ino: ino)), keepCache: false, directIO: true)
     }
 
     public func create(parent: UInt64, name: String, flags: Int32) async throws(FSError) -> (EntryReply, OpenReply) {
@@ -173,14 +177,16 @@ public final class StoreFilesystem: Sendable {
             let opened = try await open(ino, flags: flags)
             return (try await lookup(parent: parent, name: name), opened)
         }
-        let session = try await WriteSession.stream(store: store, storeIndex: index, name: name, replacing: false,
-                                                    staging: try requireStaging(), logger: logger)
+        let session = flags & O_ACCMODE == O_RDWR
+            ? try WriteSession.scratch(store: store, storeIndex: index, name: name, staging: try requireStaging(), logger: logger)
+            : try await WriteSession.stream(store: store, storeIndex: index, name: name, replacing: false,
+                                            staging: try requireStaging(), logger: logger)
         let ino = inodes.ino(store: index, name: name)
         let fh = handles.add(.writer(session, ino: ino))
         // Not visible to anyone else until published: the kernel must ask again.
-        let entry = EntryReply(attributes: imageAttributes(ino, store: index, size: 0, modificationTime: Date()),
+        let entry = EntryReply(attributes: imageAttributes(ino, store: index, size: 0, modificationTime: .now),
                                entryTimeout: 0, attributeTimeout: 0)
-        return (entry, OpenReply(handle: fh, keepCache: false))
+        return (entry, OpenReply(handle: fh, keepCache: false, directIO: true))
     }
 
     private func requireStaging() throws(FSError) -> StagingArea {
@@ -210,16 +216,20 @@ public final class StoreFilesystem: Sendable {
         return .file(descriptor: file.fileDescriptor, offset: offset, count: Int(min(UInt64(count), reader.size - offset)))
     }
 
-    public func write(_ fh: UInt64, offset: UInt64, bytes: [UInt8]) async throws(FSError) -> Int {
+    public func write(_ fh: UInt64, offset: UInt64, bytes: [UInt8], owner: UInt64 = 0) async throws(FSError) -> Int {
         guard case .writer(let session, _)? = handles[fh] else { throw FSError(EBADF) }
-        try await session.write(bytes, at: offset)
+        try await session.write(bytes, at: offset, owner: owner)
         return bytes.count
     }
 
     /// close(2) of one descriptor: a written image is published now, so the name is there when
-    /// close returns (rsync renames right after).
-    public func flush(_ fh: UInt64) async throws(FSError) {
+    /// close returns (rsync renames right after). A close by another process holding a copy of the
+    /// descriptor (a child after fork, closing it at exec) publishes nothing: the writer is not done.
+    public func flush(_ fh: UInt64, owner: UInt64 = 0) async throws(FSError) {
         guard case .writer(let session, let ino)? = handles[fh] else { return }
+        // Nothing written yet (dd opens, dup2s and closes the first descriptor) or another process's
+        // copy: the image is published by the writer's own close, or at release / rename.
+        guard await session.closeShouldPublish(owner: owner) else { return }
         let replaced = await session.exists
         try await session.publish()
         if replaced { invalidate(ino) }
@@ -298,7 +308,7 @@ public final class StoreFilesystem: Sendable {
         guard store.capabilities.isCapable(of: .rename) else { throw .crossDevice }
         if flags & Self.renameExchange != 0 { throw FSError(EINVAL) }
         if let ino = inodes.existingIno(store: from, name: name), let session = handles.session(ino: ino), await !session.exists {
-            throw FSError(EBUSY)  // not yet published: there is nothing to rename in the store
+            try await session.publish()  // closed without a write (rsync's temp file of an empty image)
         }
         let replacing = flags & Self.renameNoReplace == 0
         try await storeCall { () async throws(StoreError) in try await store.rename(name, to: newName, replacing: replacing) }

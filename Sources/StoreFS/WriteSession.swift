@@ -32,8 +32,26 @@ actor WriteSession {
     private(set) var size: UInt64
     /// An image is visible under `name` (it existed before, or a close published it).
     private(set) var exists: Bool
-    private var requestedMtime: Date?
-    private(set) var lastWrite = Date()
+    private var requestedMtime: Timestamp?
+    private(set) var lastWrite = Timestamp.now
+    /// The lock owner (file table) of the process that wrote first.
+    private(set) var writerOwner: UInt64?
+
+    /// Set by ftruncate and futimens: the file was given a content or a time even without a write.
+    private var touched = false
+
+    /// Whether a close(2) with this lock owner finishes the image. A close by another process
+    /// holding a copy of the descriptor does not; nor does closing a descriptor before anything was
+    /// written (dd opens, dup2s, then closes the first one): release or a rename publishes those.
+    func closeShouldPublish(owner: UInt64) -> Bool {
+        if let writer = writerOwner { return owner == 0 || owner == writer }
+        return touched || isStaged
+    }
+
+    var isStaged: Bool {
+        if case .staged = mode { return true }
+        return false
+    }
 
     private init(store: any Store, storeIndex: Int, name: String, staging: StagingArea, logger: Logger,
                  mode: Mode, size: UInt64, exists: Bool) {
@@ -57,6 +75,15 @@ actor WriteSession {
         let writer = try await beginWriter(store: store, name: name, replacing: replacing)
         return WriteSession(store: store, storeIndex: storeIndex, name: name, staging: staging, logger: logger,
                             mode: .streaming(writer, position: 0), size: 0, exists: replacing)
+    }
+
+    /// A new image opened read-write (qemu-img and other tools that seek and read back): staged
+    /// from the start, published whole at close.
+    static func scratch(store: any Store, storeIndex: Int, name: String,
+                        staging: StagingArea, logger: Logger) throws(FSError) -> WriteSession {
+        let fd = try staging.makeFile()
+        return WriteSession(store: store, storeIndex: storeIndex, name: name, staging: staging, logger: logger,
+                            mode: .staged(fd: fd, dirty: true), size: 0, exists: false)
     }
 
     /// An existing image opened for writing without O_TRUNC: a staged copy, published on close if changed.
@@ -90,8 +117,9 @@ actor WriteSession {
 
     // MARK: Data
 
-    func write(_ bytes: [UInt8], at offset: UInt64) async throws(FSError) {
-        lastWrite = Date()
+    func write(_ bytes: [UInt8], at offset: UInt64, owner: UInt64 = 0) async throws(FSError) {
+        lastWrite = .now
+        if writerOwner == nil, owner != 0 { writerOwner = owner }
         switch mode {
         case .failed(let code):
             throw FSError(code)
@@ -140,6 +168,7 @@ actor WriteSession {
 
     /// ftruncate on the open file.
     func truncate(to newSize: UInt64) async throws(FSError) {
+        touched = true
         switch mode {
         case .failed(let code): throw FSError(code)
         case .streaming(_, let position):
@@ -160,13 +189,14 @@ actor WriteSession {
     }
 
     /// utimens: kept until the image exists, then set in the store.
-    func setModificationTime(_ date: Date) async throws(FSError) {
-        requestedMtime = date
+    func setModificationTime(_ time: Timestamp) async throws(FSError) {
+        requestedMtime = time
+        touched = true
         if exists, case .staged(_, false) = mode { try await applyMtime() }
         if case .published = mode { try await applyMtime() }
     }
 
-    var modificationTime: Date { requestedMtime ?? lastWrite }
+    var modificationTime: Timestamp { requestedMtime ?? lastWrite }
 
     // MARK: Publishing
 

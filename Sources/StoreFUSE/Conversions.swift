@@ -1,6 +1,7 @@
 import CFuse
 import Foundation
 import Glibc
+import GlanceStore
 import StoreFS
 
 /// Plain values of the file-system core → the C structures libfuse replies with.
@@ -18,20 +19,11 @@ enum Conversions {
         st.st_blksize = blksize_t(preferredBlockSize)
         st.st_uid = a.uid
         st.st_gid = a.gid
-        let time = timespec(a.modificationTime)
+        let time = a.modificationTime.timespec
         st.st_mtim = time
         st.st_atim = time
         st.st_ctim = time
         return st
-    }
-
-    static func timespec(_ date: Date) -> Glibc.timespec {
-        let seconds = date.timeIntervalSince1970.rounded(.down)
-        return Glibc.timespec(tv_sec: Int(seconds), tv_nsec: Int(((date.timeIntervalSince1970 - seconds) * 1e9).rounded(.down)))
-    }
-
-    static func date(_ t: Glibc.timespec) -> Date {
-        Date(timeIntervalSince1970: Double(t.tv_sec) + Double(t.tv_nsec) / 1e9)
     }
 
     static func entry(_ e: EntryReply) -> fuse_entry_param {

@@ -2,6 +2,7 @@ import CFuse
 import Foundation
 import Glibc
 import Logging
+import GlanceStore
 import StoreFS
 
 /// The libfuse low-level callbacks. Each one reads its arguments, starts the file-system call and
@@ -28,9 +29,9 @@ enum FuseOperations {
         ops.read = { req, _, size, off, fi in FuseOperations.read(req, size, off, fi!.pointee.fh) }
         ops.write = { req, _, buf, size, off, fi in
             let bytes = [UInt8](UnsafeRawBufferPointer(start: buf, count: size))  // libfuse reuses buf on return
-            FuseOperations.write(req, bytes, off, fi!.pointee.fh)
+            FuseOperations.write(req, bytes, off, fi!.pointee.fh, owner: fi!.pointee.lock_owner)
         }
-        ops.flush = { req, _, fi in FuseOperations.flush(req, fi!.pointee.fh) }
+        ops.flush = { req, _, fi in FuseOperations.flush(req, fi!.pointee.fh, owner: fi!.pointee.lock_owner) }
         ops.release = { req, _, fi in FuseOperations.release(req, fi!.pointee.fh) }
         ops.fsync = { req, _, _, _ in fuse_reply_err(req, 0) }  // published images are already synced
         ops.unlink = { req, parent, name in FuseOperations.unlink(req, parent, String(cString: name!)) }
@@ -120,9 +121,9 @@ enum FuseOperations {
         var change = AttributeChange()
         if valid & FUSE_SET_ATTR_SIZE != 0 { change.size = UInt64(max(0, attr.st_size)) }
         if valid & FUSE_SET_ATTR_MTIME_NOW != 0 {
-            change.modificationTime = Date()
+            change.modificationTime = .now
         } else if valid & FUSE_SET_ATTR_MTIME != 0 {
-            change.modificationTime = Conversions.date(attr.st_mtim)
+            change.modificationTime = Timestamp(attr.st_mtim)
         }
         if valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0 { change.ownershipOrMode = true }
         let finalChange = change
@@ -182,6 +183,7 @@ enum FuseOperations {
             let opened = try await fs.open(ino, flags: info.flags)
             info.fh = opened.handle
             storefs_fi_set_keep_cache(&info, opened.keepCache ? 1 : 0)
+            storefs_fi_set_direct_io(&info, opened.directIO ? 1 : 0)
             fuse_reply_open(request.raw, &info)
         }
     }
@@ -192,6 +194,7 @@ enum FuseOperations {
             var info = original
             let (entry, opened) = try await fs.create(parent: parent, name: name, flags: info.flags)
             info.fh = opened.handle
+            storefs_fi_set_direct_io(&info, opened.directIO ? 1 : 0)
             var param = Conversions.entry(entry)
             fuse_reply_create(request.raw, &param, &info)
         }
@@ -221,16 +224,16 @@ enum FuseOperations {
         }
     }
 
-    static func write(_ req: fuse_req_t?, _ bytes: [UInt8], _ offset: off_t, _ fh: UInt64) {
+    static func write(_ req: fuse_req_t?, _ bytes: [UInt8], _ offset: off_t, _ fh: UInt64, owner: UInt64) {
         answer(req, "write \(fh) @\(offset)+\(bytes.count)") { fs, request throws(FSError) in
-            let written = try await fs.write(fh, offset: UInt64(offset), bytes: bytes)
+            let written = try await fs.write(fh, offset: UInt64(offset), bytes: bytes, owner: owner)
             fuse_reply_write(request.raw, written)
         }
     }
 
-    static func flush(_ req: fuse_req_t?, _ fh: UInt64) {
-        answer(req, "flush \(fh)") { fs, request throws(FSError) in
-            try await fs.flush(fh)
+    static func flush(_ req: fuse_req_t?, _ fh: UInt64, owner: UInt64) {
+        answer(req, "flush \(fh) owner=\(owner)") { fs, request throws(FSError) in
+            try await fs.flush(fh, owner: owner)
             fuse_reply_err(request.raw, 0)
         }
     }

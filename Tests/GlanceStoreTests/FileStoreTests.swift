@@ -162,9 +162,9 @@ func run(_ tool: String, _ args: [String]) throws -> Int32 {
         let store = try FileStore(definition: h.definition(), logger: logger)
         try await writeImage(store, "img", [1])
         let when = Date(timeIntervalSince1970: 1_500_000_000.25)
-        try await store.setModificationTime("img", to: when)
+        try await store.setModificationTime("img", to: Timestamp(when))
         let info = try await store.stat("img")
-        #expect(abs(info.modificationTime.timeIntervalSince1970 - when.timeIntervalSince1970) < 0.001)
+        #expect(abs(info.modificationTime.date.timeIntervalSince1970 - when.timeIntervalSince1970) < 0.001)
     }
 
     @Test func capacityIsTheFileSystems() async throws {

@@ -105,7 +105,7 @@ public final class FileStore: Store {
             if name.hasPrefix(partialPrefix) { continue }
             var st = Glibc.stat()
             guard fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
-            images.append(ImageInfo(name: name, size: UInt64(st.st_size), modificationTime: st.st_mtim.date))
+            images.append(ImageInfo(name: name, size: UInt64(st.st_size), modificationTime: Timestamp(st.st_mtim)))
         }
         return images
     }
@@ -128,7 +128,7 @@ public final class FileStore: Store {
     public func stat(_ name: String) async throws(StoreError) -> ImageInfo {
         try await BlockingIO.run { () throws(StoreError) -> ImageInfo in
             let (_, st) = try self.find(name)
-            return ImageInfo(name: name, size: UInt64(st.st_size), modificationTime: st.st_mtim.date)
+            return ImageInfo(name: name, size: UInt64(st.st_size), modificationTime: Timestamp(st.st_mtim))
         }
     }
 
@@ -214,13 +214,11 @@ public final class FileStore: Store {
         }
     }
 
-    public func setModificationTime(_ name: String, to date: Date) async throws(StoreError) {
+    public func setModificationTime(_ name: String, to time: Timestamp) async throws(StoreError) {
         guard isWritable else { throw .storeAddDisabled(store: id) }
         try await BlockingIO.run { () throws(StoreError) in
             let (dir, _) = try self.find(name)
-            let seconds = date.timeIntervalSince1970.rounded(.down)
-            var times = [timespec(tv_sec: 0, tv_nsec: storefs_utime_omit),
-                         timespec(tv_sec: Int(seconds), tv_nsec: Int((date.timeIntervalSince1970 - seconds) * 1e9))]
+            var times = [timespec(tv_sec: 0, tv_nsec: storefs_utime_omit), time.timespec]
             if utimensat(dir.fd, name, &times, AT_SYMLINK_NOFOLLOW) != 0 { throw posixError("utimensat \(dir.join(name))") }
         }
     }

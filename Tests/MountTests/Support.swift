@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+
+/// A child process started with posix_spawn and reaped with waitpid on its own pid (Foundation's
+/// Process loses children when several tests run processes at once).
+final class Child: @unchecked Sendable {
+    let pid: pid_t
+    private var status: Int32?
+
+    init?(_ argv: [String], output: String, environment: [String: String] = [:]) {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output + ".out", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, output + ".err", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        var cEnv: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
+        defer { (cArgs + cEnv).forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, argv[0], &actions, nil, &cArgs, &cEnv) == 0 else { return nil }
+        self.pid = pid
+    }
+
+    var isRunning: Bool {
+        if status != nil { return false }
+        var raw: Int32 = 0
+        if waitpid(pid, &raw, WNOHANG) == pid { status = raw; return false }
+        return true
+    }
+
+    /// The exit code (128 + signal when killed).
+    @discardableResult
+    func wait() -> Int32 {
+        if status == nil {
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+            status = raw
+        }
+        let raw = status!
+        return raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+    }
+
+    deinit { if isRunning { kill(pid, SIGKILL); wait() } }
+}
+
+/// Runs a bash command line; its output goes through files (no pipe to fill up).
+@discardableResult
+func sh(_ command: String, environment: [String: String] = [:]) -> (status: Int32, out: String, err: String) {
+    let base = "/tmp/storefs-sh-\(UUID().uuidString)"
+    defer { unlink(base + ".out"); unlink(base + ".err") }
+    guard let child = Child(["/bin/bash", "-c", command], output: base, environment: environment) else { return (127, "", "spawn failed") }
+    let status = child.wait()
+    return (status, (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+            (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+}
+
+/// The `glance-storefs` built next to this test bundle.
+let storefsBinary: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    // The test bundle may be a directory (…/X.xctest/…); walk up to the build directory.
+    while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("glance-storefs").path), dir.path != "/" {
+        dir = dir.deletingLastPathComponent()
+    }
+    return dir.appendingPathComponent("glance-storefs").path
+}()
+
+func isMounted(_ path: String) -> Bool {
+    guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
+    return table.split(separator: "\n").contains { $0.split(separator: " ").dropFirst(4).first.map(String.init) == path }
+}
+
+func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(20_000)
+    }
+    return condition()
+}
+
+/// A Glance configuration with file stores in a fresh directory, mounted in the foreground by a
+/// process this fixture owns: it unmounts and stops it when released, also after a failed test.
+final class Demo: @unchecked Sendable {
+    let dir: String
+    let config: String
+    let mountpoint: String
+    let stores: [String]
+    private(set) var process: Child?
+    private let logBase: String
+
+    init(stores: [String] = ["fast", "cheap"], extra: String = "") {
+        dir = sh("mktemp -d /tmp/storefs-test.XXXXXX").out.trimmingCharacters(in: .whitespacesAndNewlines)
+        self.stores = stores
+        config = dir + "/glance-api.conf"
+        mountpoint = dir + "/mnt"
+        logBase = dir + "/daemon"
+        try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
+        var text = "[DEFAULT]\nenabled_backends = " + stores.map { "\($0):file" }.joined(separator: ", ") + "\n"
+        text += "\n[glance_store]\ndefault_backend = \(stores[0])\n"
+        for store in stores {
+            text += "\n[\(store)]\nfilesystem_store_datadir = \(dir)/data/\(store)\nstore_description = The \(store) store\n"
+        }
+        text += "\n[os_glance_staging_store]\nfilesystem_store_datadir = \(dir)/staging\n"
+        text += "\n[os_glance_tasks_store]\nfilesystem_store_datadir = \(dir)/tasks\n"
+        text += extra
+        _ = FileManager.default.createFile(atPath: config, contents: Data(text.utf8))
+        for store in stores { try? FileManager.default.createDirectory(atPath: datadir(store), withIntermediateDirectories: true) }
+    }
+
+    func datadir(_ store: String) -> String { "\(dir)/data/\(store)" }
+    func path(_ store: String, _ image: String = "") -> String { image.isEmpty ? "\(mountpoint)/\(store)" : "\(mountpoint)/\(store)/\(image)" }
+    var stagingDirectory: String { "\(dir)/staging/glance-storefs" }
+    var log: String { (try? String(contentsOfFile: logBase + ".err", encoding: .utf8)) ?? "" }
+
+    /// Mounts with `glance-storefs mount -f` and waits for the mount to appear.
+    func mount(_ options: [String] = []) throws {
+        let argv = [storefsBinary, "mount", "--config-file", config, mountpoint, "-f"] + options.flatMap { ["-o", $0] }
+        let process = try #require(Child(argv, output: logBase))
+        self.process = process
+        let up = waitUntil(seconds: 15) { isMounted(mountpoint) || !process.isRunning }
+        try #require(up && isMounted(mountpoint), "not mounted: \(self.log)")
+    }
+
+    /// Unmounts (fusermount3 -u) and waits for the daemon to end; kills it by PID if it does not.
+    func unmount() {
+        if isMounted(mountpoint) { sh("fusermount3 -u \(mountpoint) || fusermount3 -uz \(mountpoint)") }
+        if let process {
+            if !waitUntil(seconds: 10, { !process.isRunning }) { kill(process.pid, SIGKILL) }
+            process.wait()
+        }
+        process = nil
+        if isMounted(mountpoint) { sh("fusermount3 -uz \(mountpoint)") }
+    }
+
+    deinit {
+        unmount()
+        sh("rm -rf \(dir)")
+    }
+}
+
+/// Every mount test runs one after the other (Swift Testing runs suites in parallel otherwise):
+/// two cores, large copies and kill -9 do not mix well.
+@Suite(.serialized) enum MountSuite {}

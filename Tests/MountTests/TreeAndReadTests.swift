@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+
+/// Through a real FUSE mount: the tree, attributes, reads and xattrs.
+extension MountSuite { @Suite struct TreeAndReadTests {
+    @Test func rootListsEnabledStoresInConfigOrderAndReservedIdsAreAbsent() throws {
+        let demo = Demo(stores: ["zeta", "alpha", "mid"])
+        try demo.mount()
+        #expect(sh("ls -f \(demo.mountpoint) | grep -v '^\\.'").out == "zeta\nalpha\nmid\n")
+        for reserved in ["os_glance_staging_store", "os_glance_tasks_store"] {
+            let r = sh("stat \(demo.mountpoint)/\(reserved)")
+            #expect(r.status != 0)
+            #expect(r.err.contains("No such file or directory"))
+        }
+        #expect(sh("stat -c '%F %a' \(demo.path("alpha"))").out == "directory 755\n")
+    }
+
+    @Test func imagesShowRealSizeAndMtimeAndReadByteExactAtAnyOffset() throws {
+        let demo = Demo()
+        sh("head -c 7340033 /dev/urandom > \(demo.datadir("fast"))/img-a && touch -d '2024-03-01 12:34:56.123456789' \(demo.datadir("fast"))/img-a")
+        sh("mkdir \(demo.datadir("fast"))/not-an-image; ln -s img-a \(demo.datadir("fast"))/link")
+        try demo.mount()
+        #expect(sh("ls \(demo.path("fast"))").out == "img-a\n")
+        let viaMount = sh("stat -c '%s %y %F' \(demo.path("fast", "img-a"))").out
+        let direct = sh("stat -c '%s %y %F' \(demo.datadir("fast"))/img-a").out
+        #expect(viaMount == direct)
+        #expect(sh("cmp \(demo.path("fast", "img-a")) \(demo.datadir("fast"))/img-a").status == 0)
+        #expect(sh("cat \(demo.path("fast", "img-a")) | sha256sum").out == sh("sha256sum < \(demo.datadir("fast"))/img-a").out)
+        let script = """
+            import os, random
+            random.seed(7)
+            a = os.open(os.sys.argv[1], os.O_RDONLY); b = os.open(os.sys.argv[2], os.O_RDONLY)
+            size = os.fstat(b).st_size
+            bad = 0
+            for _ in range(300):
+                off = random.randrange(0, size + 100); n = random.choice([1, 3, 511, 4097, 65537, 1 << 20, 3 << 20])
+                if os.pread(a, n, off) != os.pread(b, n, off): bad += 1
+            print(bad)
+            """
+        let r = sh("/usr/bin/python3 -c '\(script)' \(demo.path("fast", "img-a")) \(demo.datadir("fast"))/img-a")
+        #expect(r.out == "0\n", "\(r.err)")
+    }
+
+    @Test func qemuImgInfoReadsHeaderAndTailThroughTheMount() throws {
+        let demo = Demo()
+        sh("qemu-img create -q -f qcow2 \(demo.datadir("fast"))/disk 1G && qemu-io -c 'write -P 0x5a 300M 1M' \(demo.datadir("fast"))/disk > /dev/null")
+        try demo.mount()
+        let info = sh("qemu-img info --output=json \(demo.path("fast", "disk"))")
+        #expect(info.status == 0, "\(info.err)")
+        #expect(info.out.contains("\"format\": \"qcow2\""))
+        #expect(info.out.contains("\"virtual-size\": 1073741824"))
+        #expect(sh("qemu-img compare \(demo.path("fast", "disk")) \(demo.datadir("fast"))/disk").status == 0)
+    }
+
+    @Test func xattrsDescribeStoresAndImages() throws {
+        let demo = Demo()
+        try demo.mount()
+        sh("head -c 100000 /dev/urandom > \(demo.dir)/src && cp \(demo.dir)/src \(demo.path("cheap", "img-x"))")
+        let store = sh("getfattr -d --absolute-names \(demo.path("fast"))").out
+        #expect(store.contains("user.glance.store.type=\"file\""))
+        #expect(store.contains("user.glance.store.description=\"The fast store\""))
+        #expect(store.contains("user.glance.store.read_only=\"false\""))
+        #expect(store.contains("user.glance.store.default=\"true\""))
+        #expect(sh("getfattr --only-values -n user.glance.store.default \(demo.path("cheap"))").out == "false")
+        let image = sh("getfattr -d --absolute-names \(demo.path("cheap", "img-x"))").out
+        #expect(image.contains("user.glance.store=\"cheap\""))
+        #expect(image.contains("user.glance.location=\"file://\(demo.datadir("cheap"))/img-x\""))
+        let md5 = sh("md5sum < \(demo.dir)/src | cut -d' ' -f1").out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let sha = sh("sha512sum < \(demo.dir)/src | cut -d' ' -f1").out.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(sh("getfattr --only-values -n user.glance.checksum \(demo.path("cheap", "img-x"))").out == md5)
+        #expect(sh("getfattr --only-values -n user.glance.os_hash_value \(demo.path("cheap", "img-x"))").out == sha)
+        #expect(sh("getfattr --only-values -n user.glance.os_hash_algo \(demo.path("cheap", "img-x"))").out == "sha512")
+        #expect(sh("getfattr -n user.glance.nope \(demo.path("cheap", "img-x"))").err.contains("No such attribute"))
+    }
+
+    @Test func sixteenConcurrentReadersGetTheSameBytes() throws {
+        let demo = Demo()
+        sh("head -c 67108864 /dev/urandom > \(demo.datadir("fast"))/big")
+        try demo.mount()
+        let r = sh("""
+            for i in $(seq 16); do (dd if=\(demo.path("fast", "big")) bs=$((65536 * i + 4096)) 2>/dev/null | sha256sum > \(demo.dir)/sum.$i) & done; wait
+            cat \(demo.dir)/sum.* | sort -u
+            """)
+        #expect(r.out == sh("sha256sum < \(demo.datadir("fast"))/big").out)
+    }
+
+    @Test func statfsReportsTheDatadirFileSystem() throws {
+        let demo = Demo()
+        try demo.mount()
+        let viaMount = sh("stat -f -c '%b %S' \(demo.path("fast"))").out.split(separator: " ").compactMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let direct = sh("stat -f -c '%b %S' \(demo.datadir("fast"))").out.split(separator: " ").compactMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        #expect(viaMount.count == 2 && direct.count == 2)
+        #expect(viaMount[0] * viaMount[1] == direct[0] * direct[1])
+    }
+}
+}
