@@ -66,8 +66,8 @@ public final class StoreFilesystem: Sendable {
         case .root: return directoryAttributes(ino, writable: false)
         case .store(let index): return directoryAttributes(ino, writable: isWritable(index))
         case .image(let index, let name):
-            if let session = handles.session(ino: ino), await !session.exists {
-                return imageAttributes(ino, store: index, size: await session.size, modificationTime: await session.modificationTime)
+            if let session = handles.session(ino: ino), let pending = await session.pendingAttributes {
+                return imageAttributes(ino, store: index, size: pending.size, modificationTime: pending.modificationTime)
             }
             let info = try await storeCall { () async throws(StoreError) in try await stores[index].store.stat(name) }
             return imageAttributes(ino, store: index, size: info.size, modificationTime: info.modificationTime)

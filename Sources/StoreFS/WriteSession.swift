@@ -198,6 +198,16 @@ actor WriteSession {
 
     var modificationTime: Timestamp { requestedMtime ?? lastWrite }
 
+    /// Size and time while they differ from the store's: the writer sees its own writes. Nil once
+    /// what the store holds is current.
+    var pendingAttributes: (size: UInt64, modificationTime: Timestamp)? {
+        switch mode {
+        case .published: return nil
+        case .staged(_, dirty: false) where requestedMtime == nil: return nil
+        default: return (size, modificationTime)
+        }
+    }
+
     // MARK: Publishing
 
     /// close(2): make the image visible under its name with everything written so far.
@@ -249,7 +259,7 @@ actor WriteSession {
             }
         }
         logger.info("published", metadata: ["store": "\(store.id)", "image": "\(name)", "size": "\(result.size)",
-                                             "location": "\(result.location)"])
+                                             "location": "\(store.location(of: name))"])
     }
 
     /// The file is closed for good: an unpublished stream is published (close semantics), a failed
