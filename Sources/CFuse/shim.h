@@ -1,8 +1,10 @@
-// libfuse3's low-level API for Swift. Swift cannot call C macros or set C bit-fields reliably, so the
+// libfuse3's low-level API for Swift. FUSE_USE_VERSION 312 selects the loop-config ABI that
+// fuse_loop_cfg_create() builds (under 35 the macro picks fuse_session_loop_mt_32, which reads the
+// config as the old struct: clone_fd on and idle workers destroyed, a thread started per request). Swift cannot call C macros or set C bit-fields reliably, so the
 // few that glance-storefs needs are wrapped here as static inline functions.
 #ifndef STOREFS_CFUSE_SHIM_H
 #define STOREFS_CFUSE_SHIM_H
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>

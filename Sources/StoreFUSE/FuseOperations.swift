@@ -285,6 +285,12 @@ enum FuseOperations {
     // MARK: Extended attributes
 
     static func getxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ name: String, _ size: Int) {
+        // ls -l asks every file for security.selinux and system.posix_acl_access: answer those on
+        // this thread, without a Task, since the round trip is most of what a listing costs.
+        guard name.hasPrefix("user.glance.") else {
+            fuse_reply_err(req, ENODATA)
+            return
+        }
         answer(req, "getxattr \(ino) \(name)") { fs, request throws(FSError) in
             let value = try await fs.getxattr(ino, name: name)
             replyXattr(request, value, size)

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Mount benchmark: one run, one 1 GiB image, side by side on the same machine and the same datadir:
+#   first sequential read through glance-storefs vs libfuse's passthrough_ll (built here from
+#   Debian's libfuse3-dev examples) vs rclone mount (cache off) vs cat of the datadir;
+#   a second read (page cache kept across opens); a 1 GiB cp into a store vs cp through
+#   passthrough_ll vs cp to the datadir; ls -l of 10,000 images vs the datadir; the daemon's
+#   peak RSS during the copy. Prints figures, ratios and the targets. Run as root:
+#       bash scripts/bench.sh [WORKDIR]        (default /var/tmp/glance-storefs-bench, on disk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-/var/tmp/glance-storefs-bench}
+size_mib=${BENCH_SIZE_MIB:-1024}
+images=${BENCH_IMAGES:-10000}
+
+bash scripts/install-deps.sh
+command -v rclone >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rclone
+swift-build -c release --product glance-storefs >/dev/null
+bin=$PWD/.build/release/glance-storefs
+
+rm -rf "$work"
+mkdir -p "$work"/{data/fast,data/cheap,data/many,staging,tasks,mnt/ours,mnt/pll,mnt/rclone,pll,direct}
+pids=()
+cleanup() {
+  for m in "$work"/mnt/*; do findmnt -n "$m" >/dev/null 2>&1 && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }; done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# passthrough_ll from the examples Debian ships.
+cp /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c /usr/share/doc/libfuse3-dev/examples/passthrough_helpers.h "$work/pll/"
+gcc -O2 -o "$work/pll/passthrough_ll" "$work/pll/passthrough_ll.c" $(pkg-config --cflags --libs fuse3)
+
+cat > "$work/glance-api.conf" <<CONF
+[DEFAULT]
+enabled_backends = fast:file, cheap:file, many:file
+[glance_store]
+default_backend = fast
+[fast]
+filesystem_store_datadir = $work/data/fast
+[cheap]
+filesystem_store_datadir = $work/data/cheap
+[many]
+filesystem_store_datadir = $work/data/many
+[os_glance_staging_store]
+filesystem_store_datadir = $work/staging
+[os_glance_tasks_store]
+filesystem_store_datadir = $work/tasks
+CONF
+
+image=img-$(cat /proc/sys/kernel/random/uuid)
+head -c $((size_mib << 20)) /dev/urandom > "$work/data/fast/$image"
+cp "$work/data/fast/$image" "$work/source"   # the copy source, outside every mount
+for i in $(seq 1 "$images"); do printf x > "$work/data/many/$(printf '%08d' "$i")-0000-4000-8000-000000000000"; done
+sync
+
+"$bin" mount --config-file "$work/glance-api.conf" "$work/mnt/ours"
+ours_pid=$(pgrep -f -- "$work/mnt/ours -f --ready-fd" | head -1)
+"$work/pll/passthrough_ll" -o source="$work/data/fast" "$work/mnt/pll"
+rclone mount --vfs-cache-mode off --read-only "$work/data/fast" "$work/mnt/rclone" --daemon
+sleep 1
+for m in ours pll rclone; do findmnt -n "$work/mnt/$m" >/dev/null || { echo "$m did not mount" >&2; exit 1; }; done
+
+bytes=$((size_mib << 20))
+# seconds for a command, to the microsecond
+elapsed() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo "scale=6; ($e - $s) / 1000000000" | bc; }
+mbs() { echo "scale=0; $bytes / $1 / 1000000" | bc; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+# The datadir's file stays in the page cache; each mount's own cache is dropped.
+cold() { sync; echo 3 > /proc/sys/vm/drop_caches; cat "$work/data/fast/$image" > /dev/null; }
+
+cold; t_cat=$(elapsed cat "$work/data/fast/$image")
+cold; t_ours=$(elapsed cat "$work/mnt/ours/fast/$image")
+t_ours2=$(elapsed cat "$work/mnt/ours/fast/$image")
+cold; t_pll=$(elapsed cat "$work/mnt/pll/$image")
+cold; t_rclone=$(elapsed cat "$work/mnt/rclone/$image")
+
+# Writes: 1 GiB cp from a cached source. Ours publishes only after the image is synced to disk.
+cat "$work/source" > /dev/null
+t_wdirect=$(elapsed sh -c "cp '$work/source' '$work/direct/copy' && sync '$work/direct/copy'")
+t_wdirect_nosync=$(elapsed cp "$work/source" "$work/direct/copy2")
+t_wpll=$(elapsed sh -c "cp '$work/source' '$work/mnt/pll/copy' && sync '$work/data/fast/copy'")
+t_wpll_nosync=$(elapsed cp "$work/source" "$work/mnt/pll/copy2")
+t_wours=$(elapsed cp "$work/source" "$work/mnt/ours/cheap/$image")
+rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$ours_pid/status")
+cmp -s "$work/source" "$work/data/cheap/$image" || { echo "the copy through the mount differs" >&2; exit 1; }
+
+# Listing: a fresh look (nothing cached by the kernel for this directory yet).
+t_ls_direct=$(elapsed ls -l "$work/data/many")
+t_ls_ours=$(elapsed ls -l "$work/mnt/ours/many")
+t_ls_direct=$(elapsed ls -l "$work/data/many")
+n_listed=$(ls "$work/mnt/ours/many" | wc -l)
+
+echo
+echo "glance-storefs mount benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r), ${size_mib} MiB image, $images images listed"
+printf '%-52s %10s\n' "measure" "MB/s"
+printf '%-52s %10s\n' "cat of the datadir (page cache)" "$(mbs "$t_cat")"
+printf '%-52s %10s\n' "first read: glance-storefs" "$(mbs "$t_ours")"
+printf '%-52s %10s\n' "first read: passthrough_ll" "$(mbs "$t_pll")"
+printf '%-52s %10s\n' "first read: rclone mount (cache off)" "$(mbs "$t_rclone")"
+printf '%-52s %10s\n' "second read: glance-storefs" "$(mbs "$t_ours2")"
+printf '%-52s %10s\n' "write: cp into a store (published synced)" "$(mbs "$t_wours")"
+printf '%-52s %10s\n' "write: cp through passthrough_ll + sync" "$(mbs "$t_wpll")"
+printf '%-52s %10s\n' "write: cp through passthrough_ll (no sync)" "$(mbs "$t_wpll_nosync")"
+printf '%-52s %10s\n' "write: cp to the datadir + sync" "$(mbs "$t_wdirect")"
+printf '%-52s %10s\n' "write: cp to the datadir (no sync)" "$(mbs "$t_wdirect_nosync")"
+printf '%-52s %10s\n' "ls -l of $n_listed images: glance-storefs (s)" "$t_ls_ours"
+printf '%-52s %10s\n' "ls -l of $images images: datadir (s)" "$t_ls_direct"
+printf '%-52s %10s\n' "daemon peak RSS after the copy (MiB)" "$((rss_kib / 1024))"
+echo
+verdict() { if [ "$(echo "$1" | bc)" = 1 ]; then echo met; else echo MISSED; fi; }
+r1=$(ratio "$t_pll" "$t_ours"); r2=$(ratio "$t_rclone" "$t_ours"); r3=$(ratio "$t_cat" "$t_ours2")
+r4=$(ratio "$t_wpll_nosync" "$t_wours"); r4s=$(ratio "$t_wpll" "$t_wours"); r5=$(ratio "$t_ls_ours" "$t_ls_direct")
+printf '%-60s %6s  %s\n' "first read vs passthrough_ll (target >= 0.9)" "$r1" "$(verdict "$r1 >= 0.9")"
+printf '%-60s %6s  %s\n' "first read vs rclone (target >= 4)" "$r2" "$(verdict "$r2 >= 4")"
+printf '%-60s %6s  %s\n' "second read vs cat (target >= 0.5)" "$r3" "$(verdict "$r3 >= 0.5")"
+printf '%-60s %6s  %s\n' "write vs passthrough_ll, no sync (target >= 0.8)" "$r4" "$(verdict "$r4 >= 0.8")"
+printf '%-60s %6s  %s\n' "write vs passthrough_ll + sync (same durability)" "$r4s" "$(verdict "$r4s >= 0.8")"
+printf '%-60s %6s  %s\n' "ls -l time vs datadir (target <= 2)" "$r5" "$(verdict "$r5 <= 2")"
+printf '%-60s %6s  %s\n' "peak RSS MiB (target <= 128)" "$((rss_kib / 1024))" "$(verdict "$((rss_kib / 1024)) <= 128")"
