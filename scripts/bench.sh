@@ -95,6 +95,18 @@ n_listed=$(ls "$work/mnt/ours/many" | wc -l)
 t_find_direct=$(elapsed find "$work/data/many" -printf '%s %T@ %m\n')
 t_find_ours=$(elapsed find "$work/mnt/ours/many" -printf '%s %T@ %m\n')
 
+# One FUSE round trip: a getxattr that ls -l sends for every file (answered without the store).
+rtt_us=$(/usr/bin/python3 - "$work/mnt/ours/many" <<'PY'
+import os, sys, time
+n = 5000
+t = time.perf_counter()
+for _ in range(n):
+    try: os.getxattr(sys.argv[1], "security.selinux")
+    except OSError: pass
+print("%.1f" % ((time.perf_counter() - t) / n * 1e6))
+PY
+)
+
 echo
 echo "glance-storefs mount benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r), ${size_mib} MiB image, $images images listed"
 printf '%-52s %10s\n' "measure" "MB/s"
@@ -112,6 +124,7 @@ printf '%-52s %10s\n' "ls -l of $n_listed images: glance-storefs (s)" "$t_ls_our
 printf '%-52s %10s\n' "ls -l of $images images: datadir (s)" "$t_ls_direct"
 printf '%-52s %10s\n' "find -printf size/mtime/mode: glance-storefs (s)" "$t_find_ours"
 printf '%-52s %10s\n' "find -printf size/mtime/mode: datadir (s)" "$t_find_direct"
+printf '%-52s %10s\n' "one FUSE round trip (getxattr, µs)" "$rtt_us"
 printf '%-52s %10s\n' "daemon peak RSS after the copy (MiB)" "$((rss_kib / 1024))"
 echo
 verdict() { if [ "$(echo "$1" | bc)" = 1 ]; then echo met; else echo MISSED; fi; }

@@ -195,12 +195,9 @@ public final class StoreFilesystem: Sendable {
     }
 
     public func read(_ fh: UInt64, offset: UInt64, count: Int) async throws(FSError) -> ReadReply {
+        if let reply = fileRead(fh, offset: offset, count: count) { return reply }
         switch handles[fh] {
         case .reader(let reader)?:
-            if let file = reader as? FileBackedImageReader {
-                guard offset < reader.size else { return .bytes([]) }
-                return .file(descriptor: file.fileDescriptor, offset: offset, count: Int(min(UInt64(count), reader.size - offset)))
-            }
             return .bytes(try await storeCall { () async throws(StoreError) in try await reader.read(at: offset, count: count) })
         case .writer(let session, _)?:
             return .bytes(try await session.read(at: offset, count: count))
