@@ -9,6 +9,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // HTTP/1.1 client on SwiftNIO: connection pools, streaming bodies, TLS (NIOSSL), redirects, proxies.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // OpenSSL's libcrypto (Debian libssl-dev): MD5 and SHA-512 exactly as Glance computes them.
@@ -25,6 +27,7 @@ let package = Package(
             dependencies: [
                 "GlanceConfig", "CLibCrypto", "CSystemShims",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // The file system without FUSE: tree, inodes, handles, write sessions, xattrs, errno mapping.

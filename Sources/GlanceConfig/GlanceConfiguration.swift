@@ -9,6 +9,8 @@ public struct StoreDefinition: Sendable {
     public let section: ConfigSection
     /// The file store's resolved options (file stores and reserved stores only).
     public let file: FileStoreSettings?
+    /// The http store's resolved options (http stores only).
+    public var http: HTTPStoreSettings? = nil
 }
 
 /// A configuration that passed validation: the enabled stores in config order, the reserved stores
@@ -86,10 +88,10 @@ public struct GlanceConfiguration: Sendable {
                 continue
             }
             guard ok else { continue }
-            stores.append(define(id: id, type: type, reserved: false, source: source, diagnostics: &d))
+            stores.append(define(id: id, type: type, reserved: false, source: source, declaredAt: at, diagnostics: &d))
         }
 
-        let reserved = reservedStoreIDs.map { define(id: $0, type: .file, reserved: true, source: source, diagnostics: &d) }
+        let reserved = reservedStoreIDs.map { define(id: $0, type: .file, reserved: true, source: source, declaredAt: fallback, diagnostics: &d) }
 
         // [glance_store] default_backend
         let glanceStore = source.section("glance_store")
@@ -135,7 +137,7 @@ public struct GlanceConfiguration: Sendable {
     }
 
     private static func define(id: String, type: StoreType, reserved: Bool, source: ConfigSource,
-                               diagnostics d: inout Diagnostics) -> StoreDefinition {
+                               declaredAt: SourceLocation, diagnostics d: inout Diagnostics) -> StoreDefinition {
         let section = source.section(id)
         let schema = type.schema
         // Every option of the store's schema must have a valid value, even ones Glance reads lazily.
@@ -160,8 +162,12 @@ public struct GlanceConfiguration: Sendable {
             let defaultDir = reserved ? "/var/lib/glance/\(id)" : FileOptions.defaultDatadir
             file = FileStoreSettings.resolve(section: section, defaultDatadir: defaultDir, diagnostics: &d)
         }
-        return StoreDefinition(id: id, type: type, isReserved: reserved, description: description,
-                               section: section, file: file)
+        var definition = StoreDefinition(id: id, type: type, isReserved: reserved, description: description,
+                                         section: section, file: file)
+        if type == .http {
+            definition.http = HTTPStoreSettings.resolve(section: section, storeID: id, declaredAt: declaredAt, diagnostics: &d)
+        }
+        return definition
     }
 
     /// Two file stores on one directory, or one nested in another's, let one store see (and delete)

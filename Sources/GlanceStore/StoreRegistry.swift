@@ -15,6 +15,7 @@ public final class StoreRegistry: Sendable {
     /// Types with a driver. A later driver registers here and nowhere else.
     public static let drivers: [StoreType: @Sendable (StoreDefinition, Logger) throws(StoreError) -> any Store] = [
         .file: { definition, logger throws(StoreError) in try FileStore(definition: definition, logger: logger) },
+        .http: { definition, logger throws(StoreError) in try HTTPStore(definition: definition, logger: logger) },
     ]
 
     public init(configuration: GlanceConfiguration, logger: Logger) throws(StoreError) {

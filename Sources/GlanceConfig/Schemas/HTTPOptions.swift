@@ -5,8 +5,10 @@ public enum HTTPOptions {
     public static let proxyInformation = Option<OrderedPairs>.dict("http_proxy_information")
     /// glance-storefs: index pages (HTML autoindex or nginx JSON) whose entries are the store's images.
     public static let indexURL = Option<[String]?>.multiString("storefs_index_url")
+    /// glance-storefs: seconds to connect, or to wait for data, before a try fails (3 tries, then EIO).
+    public static let timeout = Option<Int?>.integer("storefs_timeout", default: 10, min: 1, max: 3600)
 
     public static let all: [AnyOption] = [
-        caCertificatesFile.erased, insecure.erased, proxyInformation.erased, indexURL.erased,
+        caCertificatesFile.erased, insecure.erased, proxyInformation.erased, indexURL.erased, timeout.erased,
     ]
 }

@@ -1,0 +1,157 @@
+import AsyncHTTPClient
+import Foundation
+import GlanceConfig
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Synchronization
+
+/// The HTTP side of one http store: a client per URL scheme (proxies are per scheme in Glance's
+/// option), TLS as Glance's options say and nothing else (no environment variable changes it),
+/// redirects followed (5 hops, as Glance, but also 303/307/308 and relative Location), and every
+/// request bounded: a connect or read timeout, three tries with backoff, then an error.
+final class HTTPConnection: Sendable {
+    let settings: HTTPStoreSettings
+    let logger: Logger
+    private let clients: Mutex<[String: HTTPClient]> = Mutex([:])
+    static let maxRedirects = 5
+    static let tries = 3
+
+    /// Clients live as long as the process (a mount): AsyncHTTPClient insists on an explicit
+    /// shutdown otherwise, and a store is never closed before exit.
+    private static let keepAlive = Mutex<[HTTPClient]>([])
+
+    init(settings: HTTPStoreSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    private func client(for scheme: String) throws(StoreError) -> HTTPClient {
+        try clients.withLock { (clients) throws(StoreError) -> HTTPClient in
+            if let client = clients[scheme] { return client }
+            var configuration = HTTPClient.Configuration()
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if settings.insecure {
+                tls.certificateVerification = .none
+            } else if let ca = settings.caCertificatesFile {
+                tls.trustRoots = .file(ca)
+            }
+            configuration.tlsConfiguration = tls
+            configuration.redirectConfiguration = .follow(max: Self.maxRedirects, allowCycles: false)
+            let seconds = Int64(settings.timeout * 1000)
+            configuration.timeout = .init(connect: .milliseconds(seconds), read: .milliseconds(seconds))
+            configuration.decompression = .disabled
+            if let proxy = settings.proxies[scheme] {
+                configuration.proxy = .server(host: proxy.host, port: proxy.port)
+            }
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            Self.keepAlive.withLock { $0.append(client) }
+            clients[scheme] = client
+            return client
+        }
+    }
+
+    struct Reply: Sendable {
+        let status: Int
+        let headers: HTTPHeaders
+        let body: [UInt8]
+        var contentLength: UInt64? { headers.first(name: "Content-Length").flatMap { UInt64($0) } }
+        var lastModified: Timestamp? { headers.first(name: "Last-Modified").flatMap(HTTPDate.parse) }
+    }
+
+    /// One request with retries. `maxBody` bounds what is read of the body.
+    func fetch(_ url: String, method: HTTPMethod = .GET, range: ClosedRange<UInt64>? = nil,
+               maxBody: Int = 1 << 20) async throws(StoreError) -> Reply {
+        var lastError = StoreError.remoteServiceUnavailable(URLText.redacted(url))
+        for attempt in 0..<Self.tries {
+            if attempt > 0 {
+                try? await Task.sleep(nanoseconds: UInt64(200_000_000) << UInt64(attempt - 1))
+            }
+            do throws(StoreError) {
+                let reply = try await once(url, method: method, range: range, maxBody: maxBody)
+                if reply.status >= 500 {
+                    lastError = .remoteServiceUnavailable("\(URLText.redacted(url)): HTTP \(reply.status)")
+                    continue
+                }
+                return reply
+            } catch {
+                lastError = error
+                switch error {
+                case .timedOut, .remoteServiceUnavailable: continue
+                default: throw error
+                }
+            }
+        }
+        logger.error("http request failed", metadata: ["url": "\(URLText.redacted(url))", "error": "\(lastError)"])
+        throw lastError
+    }
+
+    private func once(_ url: String, method: HTTPMethod, range: ClosedRange<UInt64>?, maxBody: Int) async throws(StoreError) -> Reply {
+        let (plain, authorization) = URLText.splitCredentials(url)
+        let scheme = URL(string: plain)?.scheme?.lowercased() ?? "http"
+        let client = try client(for: scheme)
+        var request = HTTPClientRequest(url: plain)
+        request.method = method
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        if let range { request.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound)") }
+        let deadline = TimeAmount.milliseconds(Int64(settings.timeout * 1000) * 2)
+        do {
+            let response = try await client.execute(request, timeout: deadline)
+            var body: [UInt8] = []
+            if method != .HEAD {
+                let wanted = range.map { Int($0.upperBound - $0.lowerBound + 1) } ?? maxBody
+                // A server that ignores Range sends everything from 0: read no more than asked.
+                for try await buffer in response.body {
+                    body.append(contentsOf: buffer.readableBytesView.prefix(wanted - body.count))
+                    if body.count >= wanted { break }
+                }
+            }
+            return Reply(status: Int(response.status.code), headers: response.headers, body: body)
+        } catch let error as HTTPClientError {
+            throw Self.map(error, url: plain)
+        } catch let error as NIOSSLError {
+            throw .remoteServiceUnavailable("\(URLText.redacted(plain)): TLS: \(error)")
+        } catch {
+            let text = String(describing: error)
+            if text.contains("certificate") || text.contains("handshake") || text.contains("SSL") {
+                throw .remoteServiceUnavailable("\(URLText.redacted(plain)): TLS: \(text)")
+            }
+            throw .remoteServiceUnavailable("\(URLText.redacted(plain)): \(text)")
+        }
+    }
+
+    private static func map(_ error: HTTPClientError, url: String) -> StoreError {
+        if error == .redirectLimitReached || error == .redirectCycleDetected { return .maxRedirectsExceeded(maxRedirects) }
+        if [.connectTimeout, .readTimeout, .deadlineExceeded, .writeTimeout, .tlsHandshakeTimeout].contains(error) {
+            return .timedOut("\(URLText.redacted(url)): \(error)")
+        }
+        return .remoteServiceUnavailable("\(URLText.redacted(url)): \(error)")
+    }
+}
+
+/// URLs with and without the `user:pass@` that Glance allows in http locations.
+enum URLText {
+    static func redacted(_ url: String) -> String { splitCredentials(url).plain }
+
+    /// The URL without credentials, and the Basic authorization they stand for.
+    static func splitCredentials(_ url: String) -> (plain: String, authorization: String?) {
+        guard var components = URLComponents(string: url), let user = components.user else { return (url, nil) }
+        let password = components.password ?? ""
+        components.user = nil
+        components.password = nil
+        let pair = "\(user.removingPercentEncoding ?? user):\(password.removingPercentEncoding ?? password)"
+        return (components.string ?? url, "Basic " + Data(pair.utf8).base64EncodedString())
+    }
+}
+
+/// HTTP dates (RFC 9110: IMF-fixdate, the only form servers send today).
+enum HTTPDate {
+    static func parse(_ text: String) -> Timestamp? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text).map { Timestamp($0) }
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import GlanceConfig
+import Logging
+import Synchronization
+
+/// Glance's http store (`gs/_drivers/http.py`), always read-only. Glance keeps one URL per image in
+/// its database; the mount lists the store from the index pages of `storefs_index_url`, and takes
+/// each image's size from Content-Length and its time from Last-Modified (HEAD).
+public final class HTTPStore: Store {
+    public let id: String
+    public let type = StoreType.http
+    /// Read at any offset (Range requests), nothing else: Glance's http store has no add or delete.
+    public let capabilities: Capabilities = [.readRandom]
+    let settings: HTTPStoreSettings
+    let connection: HTTPConnection
+    let logger: Logger
+    /// What the last listing and HEADs found, by image name.
+    private let catalog = Mutex<[String: CatalogEntry]>([:])
+
+    struct CatalogEntry: Sendable {
+        let url: String
+        var info: ImageInfo?
+        var checked: ContinuousClock.Instant
+    }
+
+    /// How long a HEAD result is trusted before asking again.
+    static let freshness: Duration = .seconds(2)
+    /// HEAD requests in flight at once while listing.
+    static let listingConcurrency = 8
+
+    public init(definition: StoreDefinition, logger: Logger) throws(StoreError) {
+        guard let settings = definition.http else {
+            throw .badStoreConfiguration(store: definition.id, reason: "not an http store")
+        }
+        self.id = definition.id
+        self.settings = settings
+        self.logger = logger
+        self.connection = HTTPConnection(settings: settings, logger: logger)
+    }
+
+    // MARK: Listing
+
+    public func list() async throws(StoreError) -> [ImageInfo] {
+        var found: [IndexPage.Entry] = []
+        for page in settings.indexURLs {
+            let reply = try await connection.fetch(page, maxBody: 64 << 20)
+            guard reply.status == 200 else {
+                logger.error("index page unavailable", metadata: ["store": "\(id)", "url": "\(URLText.redacted(page))", "status": "\(reply.status)"])
+                continue
+            }
+            let (entries, skipped) = IndexPage.entries(reply.body, contentType: reply.headers.first(name: "Content-Type"), pageURL: page)
+            for name in skipped {
+                logger.notice("index entry is not a valid image name; skipped", metadata: ["store": "\(id)", "entry": "\(name)"])
+            }
+            for entry in entries where !found.contains(where: { $0.name == entry.name }) { found.append(entry) }
+        }
+        let now = ContinuousClock.now
+        catalog.withLock { catalog in
+            for entry in found where catalog[entry.name]?.url != entry.url {
+                catalog[entry.name] = CatalogEntry(url: entry.url, info: nil, checked: now - Self.freshness)
+            }
+        }
+        // HEAD every image, a few at a time; one that fails is left out and logged.
+        var images: [ImageInfo] = []
+        await withTaskGroup(of: ImageInfo?.self) { group in
+            var next = 0
+            func start() {
+                guard next < found.count else { return }
+                let name = found[next].name
+                next += 1
+                group.addTask { try? await self.stat(name) }
+            }
+            for _ in 0..<Self.listingConcurrency { start() }
+            while let result = await group.next() {
+                if let result { images.append(result) }
+                start()
+            }
+        }
+        let order = Dictionary(uniqueKeysWithValues: found.enumerated().map { ($1.name, $0) })
+        return images.sorted { order[$0.name, default: 0] < order[$1.name, default: 0] }
+    }
+
+    public func stat(_ name: String) async throws(StoreError) -> ImageInfo {
+        let known = catalog.withLock { $0[name] }
+        if let known, let info = known.info, ContinuousClock.now - known.checked < Self.freshness { return info }
+        guard let url = known?.url else {
+            // Not seen yet: a listing tells whether it exists.
+            if known == nil, !settings.indexURLs.isEmpty {
+                _ = try await listNames()
+                if catalog.withLock({ $0[name] }) != nil { return try await stat(name) }
+            }
+            throw .notFound(image: name)
+        }
+        let reply = try await connection.fetch(url, method: .HEAD)
+        guard reply.status == 200 else {
+            if reply.status == 404 || reply.status == 410 {
+                catalog.withLock { _ = $0.removeValue(forKey: name) }
+                throw .notFound(image: name)
+            }
+            throw .remoteServiceUnavailable("\(URLText.redacted(url)): HTTP \(reply.status)")
+        }
+        let info = ImageInfo(name: name, size: reply.contentLength ?? 0,
+                             modificationTime: reply.lastModified ?? Timestamp(seconds: 0, nanoseconds: 0))
+        catalog.withLock { $0[name] = CatalogEntry(url: url, info: info, checked: .now) }
+        return info
+    }
+
+    /// The index entries only (no HEAD), to find one name.
+    private func listNames() async throws(StoreError) -> [String] {
+        var names: [String] = []
+        for page in settings.indexURLs {
+            let reply = try await connection.fetch(page, maxBody: 64 << 20)
+            guard reply.status == 200 else { continue }
+            let entries = IndexPage.entries(reply.body, contentType: reply.headers.first(name: "Content-Type"), pageURL: page).entries
+            let now = ContinuousClock.now
+            catalog.withLock { catalog in
+                for entry in entries where catalog[entry.name] == nil {
+                    catalog[entry.name] = CatalogEntry(url: entry.url, info: nil, checked: now - Self.freshness)
+                }
+            }
+            names += entries.map(\.name)
+        }
+        return names
+    }
+
+    // MARK: Reading
+
+    public func openForReading(_ name: String) async throws(StoreError) -> any ImageReader {
+        let info = try await stat(name)
+        guard let url = catalog.withLock({ $0[name]?.url }) else { throw .notFound(image: name) }
+        return HTTPImageReader(url: url, size: info.size, connection: connection)
+    }
+
+    // MARK: Read-only
+
+    public func beginWrite(_ name: String, sizeHint: UInt64?) async throws(StoreError) -> any ImageWriter {
+        throw .storeAddDisabled(store: id)
+    }
+
+    public func delete(_ name: String) async throws(StoreError) {
+        throw .storeDeleteNotSupported(store: id)
+    }
+
+    /// The image's URL, without any `user:pass@`.
+    public func location(of name: String) -> String {
+        catalog.withLock { $0[name] }.map { URLText.redacted($0.url) } ?? ""
+    }
+}

@@ -1,0 +1,235 @@
+import Foundation
+import Logging
+import Testing
+import GlanceConfig
+@testable import GlanceStore
+
+/// A real nginx on 127.0.0.1, started by the project's script and stopped when released.
+final class NginxServer: @unchecked Sendable {
+    let dir: String
+    let port: Int
+    let tlsPort: Int
+
+    static let script: String = {
+        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("scripts/test-nginx.sh").path) { dir.deleteLastPathComponent() }
+        return dir.appendingPathComponent("scripts/test-nginx.sh").path
+    }()
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "storefs-nginx-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let out = try output("/bin/bash", [Self.script, "start", dir])
+        let ports = out.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        try #require(ports.count == 2, "nginx did not start: \(out)")
+        port = ports[0]
+        tlsPort = ports[1]
+    }
+
+    deinit {
+        _ = try? output("/bin/bash", [Self.script, "stop", dir])
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+    var html: String { dir + "/www/html" }
+
+    /// Puts a file where nginx serves it (readable by its worker user).
+    func put(_ name: String, _ bytes: [UInt8], in sub: String = "") throws {
+        let folder = sub.isEmpty ? html : html + "/" + sub
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        let path = folder + "/" + name
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+    }
+}
+
+/// Runs a tool and returns what it printed. posix_spawn and waitpid on its own pid: Foundation's
+/// Process can lose the child's exit when several tests spawn at once, and then waits forever.
+func output(_ tool: String, _ args: [String]) throws -> String {
+    let file = NSTemporaryDirectory() + "storefs-out-" + UUID().uuidString
+    defer { unlink(file) }
+    let pid = try spawn([tool] + args, stdout: file)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+}
+
+func spawn(_ argv: [String], stdout: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    defer { cArgs.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
+    guard rc == 0 else { throw StoreError.io(errno: rc, "spawn \(argv[0])") }
+    return pid
+}
+
+/// An http store definition from a real config file.
+func httpDefinition(_ options: String) throws -> StoreDefinition {
+    let dir = NSTemporaryDirectory() + "storefs-httpconf-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let conf = dir + "/glance-api.conf"
+    try """
+        [DEFAULT]
+        enabled_backends = local:file, web:http
+        [glance_store]
+        default_backend = local
+        [local]
+        filesystem_store_datadir = \(dir)/local
+        [web]
+        \(options)
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+    let configuration = try GlanceConfiguration.validate(try ConfigLoader.load([.file(conf)]).get()).get()
+    return configuration.store("web")!
+}
+
+func httpStore(_ options: String) throws -> HTTPStore {
+    try HTTPStore(definition: httpDefinition(options), logger: Logger(label: "test"))
+}
+
+/// The http store over nginx's HTML autoindex; seeding puts files in the served directory.
+final class HTTPHarness: StoreHarness, @unchecked Sendable {
+    let server: NginxServer
+    let sub = UUID().uuidString
+    let location: String
+    init(location: String = "html") throws {
+        server = try NginxServer()
+        self.location = location
+        try FileManager.default.createDirectory(atPath: server.html + "/" + sub, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+    }
+    func makeStore() async throws -> any Store {
+        try httpStore("storefs_index_url = \(server.base)/\(location)/\(sub)/\nstorefs_timeout = 2")
+    }
+    func seed(_ name: String, _ bytes: [UInt8]) async throws { try server.put(name, bytes, in: sub) }
+}
+
+@Suite struct HTTPStoreTests {
+    @Test(arguments: ConformanceCase.readOnly)
+    func conformance(_ c: ConformanceCase) async throws {
+        try await c.run(HTTPHarness())
+    }
+
+    @Test(arguments: ["json", "norange", "r301", "r302", "r303", "r307", "r308", "rel", "hop2"])
+    func listsAndReadsThroughEveryRoute(_ location: String) async throws {
+        let h = try HTTPHarness(location: location)
+        let bytes = pattern(9_000_001, seed: 11)
+        try await h.seed("img-r", bytes)
+        try await h.seed("img-s", [1, 2, 3])
+        let store = try await h.makeStore()
+        #expect(try await store.list().map(\.name).sorted() == ["img-r", "img-s"])
+        let reader = try await store.openForReading("img-r")
+        #expect(reader.size == 9_000_001)
+        for (offset, count) in [(0, 512), (8_999_000, 5000), (4_194_303, 3), (123_457, 1 << 20)] {
+            let got = try await reader.read(at: UInt64(offset), count: count)
+            #expect(got == Array(bytes[offset..<min(bytes.count, offset + count)]), "\(location) @\(offset)")
+        }
+        #expect(try await readAll(store, "img-r", piece: 1 << 20) == bytes)
+    }
+
+    @Test func tooManyRedirectsIsAnError() async throws {
+        let h = try HTTPHarness(location: "hop1")
+        try await h.seed("img", [1])
+        let store = try await h.makeStore()
+        await #expect(throws: StoreError.maxRedirectsExceeded(5)) { try await store.list() }
+    }
+
+    @Test func htmlIndexSkipsWhatIsNotAnImage() async throws {
+        let h = try HTTPHarness()
+        try await h.seed("good", [1])
+        try await h.seed("an image.qcow2", [2])
+        try h.server.put("x", [0], in: h.sub + "/subdir")
+        try await h.seed("index.html", Array("""
+            <html><body><a href="../">../</a><a href="?C=N;O=D">Name</a><a href="subdir/">subdir/</a>
+            <a href="good">good</a> <A HREF='an%20image.qcow2'>x</A> <a href="a%2Fb">slash</a>
+            <a href="http://elsewhere.example/img">other host</a></body></html>
+            """.utf8))
+        let store = try await h.makeStore()
+        #expect(try await store.list().map(\.name) == ["good", "an image.qcow2"])
+    }
+
+    @Test func aGoneImageIsNotFound() async throws {
+        let h = try HTTPHarness()
+        try await h.seed("img", [1, 2])
+        let store = try await h.makeStore()
+        #expect(try await store.list().count == 1)
+        try FileManager.default.removeItem(atPath: h.server.html + "/" + h.sub + "/img")
+        try await Task.sleep(for: .seconds(2.1))  // past the HEAD cache
+        await #expect(throws: StoreError.notFound(image: "img")) { try await store.stat("img") }
+    }
+
+    @Test func tlsIsVerifiedWithTheConfiguredCA() async throws {
+        let server = try NginxServer()
+        try server.put("img", pattern(5000))
+        let url = "https://127.0.0.1:\(server.tlsPort)/html/"
+        let verified = try httpStore("storefs_index_url = \(url)\nhttps_insecure = false\nhttps_ca_certificates_file = \(server.dir)/tls/ca.pem")
+        #expect(try await verified.list().map(\.name) == ["img"])
+        #expect(try await readAll(verified, "img") == pattern(5000))
+        let unverifiable = try httpStore("storefs_index_url = \(url)\nhttps_insecure = false\nstorefs_timeout = 2")
+        await #expect { try await unverifiable.list() } throws: { error in
+            guard case StoreError.remoteServiceUnavailable(let text) = error else { return false }
+            return text.contains("TLS") || text.contains("certificate")
+        }
+        // Glance's default: not verified, so it works (and check warns).
+        let insecure = try httpStore("storefs_index_url = \(url)")
+        #expect(try await insecure.list().map(\.name) == ["img"])
+    }
+
+    @Test func aServerThatNeverAnswersFailsWithinTheTimeout() async throws {
+        let listener = try SilentServer()
+        let store = try httpStore("storefs_index_url = http://127.0.0.1:\(listener.port)/\nstorefs_timeout = 1")
+        let start = ContinuousClock.now
+        await #expect { try await store.list() } throws: { error in
+            if case StoreError.timedOut = error { return true }
+            return false
+        }
+        #expect(ContinuousClock.now - start < .seconds(8))
+    }
+
+    @Test func locationHasNoCredentials() async throws {
+        let h = try HTTPHarness()
+        try await h.seed("img", [1])
+        let store = try httpStore("storefs_index_url = http://user:secret@127.0.0.1:\(h.server.port)/html/\(h.sub)/")
+        _ = try await store.list()
+        #expect(store.location(of: "img") == "http://127.0.0.1:\(h.server.port)/html/\(h.sub)/img")
+        await #expect(throws: StoreError.storeAddDisabled(store: "web")) { try await store.beginWrite("x", sizeHint: nil) }
+        await #expect(throws: StoreError.storeDeleteNotSupported(store: "web")) { try await store.delete("img") }
+    }
+}
+
+/// Accepts connections and never answers (a hung backend).
+final class SilentServer: @unchecked Sendable {
+    let pid: pid_t
+    let port: Int
+    init() throws {
+        let script = """
+            import socket, sys, time
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+            print(s.getsockname()[1], flush=True)
+            held = []
+            while True:
+                c, _ = s.accept(); held.append(c)
+            """
+        let file = NSTemporaryDirectory() + "storefs-silent-" + UUID().uuidString
+        defer { unlink(file) }
+        pid = try spawn(["/usr/bin/python3", "-c", script], stdout: file)
+        var found = 0
+        for _ in 0..<100 where found == 0 {
+            found = Int(((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            if found == 0 { usleep(50_000) }
+        }
+        port = found
+    }
+    deinit {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+}

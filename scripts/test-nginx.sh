@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# A real nginx (Debian's) on 127.0.0.1 for the http store's tests and benchmark.
+#   test-nginx.sh start DIR    serves DIR/www/html (put images there), prints "HTTP_PORT HTTPS_PORT"
+#   test-nginx.sh stop DIR     stops that nginx (by its pid file) and nothing else
+# Locations: /html/ (HTML autoindex), /json/ (JSON autoindex), /norange/ (Range ignored),
+# /r301/ /r302/ /r303/ /r307/ /r308/ (redirect to /html/), /rel/ (relative Location),
+# /hop1/ ... /hop6/ (from /hop1/, 6 redirects: one more than Glance follows; from /hop2/, 5), and on HTTPS_PORT /html/ with
+# a certificate signed by DIR/tls/ca.pem.
+set -euo pipefail
+action=$1
+dir=$(cd "$2" && pwd)
+case "$action" in
+stop)
+  if [ -f "$dir/nginx.pid" ]; then
+    pid=$(cat "$dir/nginx.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  exit 0 ;;
+start) ;;
+*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+esac
+
+command -v nginx >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx >/dev/null; }
+# The packaged nginx starts itself on port 80 when installed; ours runs apart, with its own config.
+mkdir -p "$dir/www/html" "$dir/tls" "$dir/tmp"
+chmod 755 "$dir" "$dir/www" "$dir/www/html"
+if [ ! -f "$dir/tls/server.pem" ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=glance-storefs test CA" \
+    -keyout "$dir/tls/ca.key" -out "$dir/tls/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/tls/server.key" -out "$dir/tls/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\n' > "$dir/tls/ext.cnf"
+  openssl x509 -req -in "$dir/tls/server.csr" -CA "$dir/tls/ca.pem" -CAkey "$dir/tls/ca.key" -CAcreateserial \
+    -days 2 -extfile "$dir/tls/ext.cnf" -out "$dir/tls/server.pem" 2>/dev/null
+fi
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port); tls_port=$(free_port)
+cat > "$dir/nginx.conf" <<CONF
+worker_processes 2;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
+  uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+  default_type application/octet-stream;
+  sendfile on;
+  server {
+    listen 127.0.0.1:$port;
+    root $dir/www;
+    location /html/ { autoindex on; }
+    location /json/ { alias $dir/www/html/; autoindex on; autoindex_format json; }
+    location /norange/ { alias $dir/www/html/; autoindex on; max_ranges 0; }
+$(for code in 301 302 303 307 308; do echo "    location ~ ^/r$code/(.*)\$ { return $code /html/\$1; }"; done)
+    location ~ ^/rel/(.*)\$ { absolute_redirect off; return 302 /html/\$1; }
+$(for i in 1 2 3 4 5; do echo "    location ~ ^/hop$i/(.*)\$ { return 302 /hop$((i + 1))/\$1; }"; done)
+    location ~ ^/hop6/(.*)\$ { return 302 /html/\$1; }
+  }
+  server {
+    listen 127.0.0.1:$tls_port ssl;
+    ssl_certificate $dir/tls/server.pem;
+    ssl_certificate_key $dir/tls/server.key;
+    root $dir/www;
+    location /html/ { autoindex on; }
+  }
+}
+CONF
+# Detached from our stdout and from every descriptor the caller let us inherit (a test runner's
+# pipes): whoever reads the printed ports or the runner's output waits for EOF.
+for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || true; done
+nginx -c "$dir/nginx.conf" -p "$dir" </dev/null >/dev/null 2>>"$dir/error.log"
+for _ in $(seq 50); do [ -s "$dir/nginx.pid" ] && break; sleep 0.1; done
+echo "$port $tls_port"
