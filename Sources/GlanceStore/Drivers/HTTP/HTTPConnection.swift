@@ -77,10 +77,9 @@ final class HTTPConnection: Sendable {
                 return reply
             } catch {
                 lastError = error
-                switch error {
-                case .timedOut, .remoteServiceUnavailable: continue
-                default: throw error
-                }
+                // A refused or reset connection may be a restart: try again. A server that let a
+                // timeout pass would most likely do it again: fail now, so a hung backend costs one timeout.
+                guard case .remoteServiceUnavailable = error else { throw error }
             }
         }
         logger.error("http request failed", metadata: ["url": "\(URLText.redacted(url))", "error": "\(lastError)"])
