@@ -345,6 +345,7 @@ struct ValidationTests {
             filesystem_store_datadir = \(f.dir)/fast
             [web]
             https_insecure = false
+            storefs_index_url = https://images.example.org/public/
             [os_glance_staging_store]
             filesystem_store_datadir = \(f.dir)/staging
             [os_glance_tasks_store]
@@ -353,5 +354,35 @@ struct ValidationTests {
         let c = try f.configuration(text)
         #expect(c.stores.map(\.id) == ["fast", "web"])
         #expect(c.warnings.isEmpty)
+    }
+
+    @Test func httpStoreOptionsAreCheckedAndWarned() throws {
+        let f = ConfigFixture()
+        func http(_ options: String) throws -> Result<GlanceConfiguration, ValidationFailure> {
+            GlanceConfiguration.validate(try f.source([.file(f.write("http.conf", """
+                [DEFAULT]
+                enabled_backends = fast:file, web:http
+                [glance_store]
+                default_backend = fast
+                [fast]
+                filesystem_store_datadir = \(f.dir)/fast
+                [web]
+                \(options)
+                """))]))
+        }
+        let none = try http("").get()
+        #expect(none.warnings.map(\.description).contains { $0.hasSuffix("[web] storefs_index_url: not set: Glance's http store has no listing of its own, so the store's directory is empty") })
+        let unverified = try http("storefs_index_url = https://h.example/i/").get()
+        #expect(unverified.warnings.map(\.description).contains { $0.hasSuffix("[web] https_insecure: not set, and Glance's default (True) leaves https servers unverified; set it to False") })
+        #expect(try http("storefs_index_url = https://h.example/i/\nhttps_insecure = false").get().warnings.isEmpty)
+        guard case .failure(let bad) = try http("storefs_index_url = ftp://h.example/\nhttp_proxy_information = http:nohost\nhttps_ca_certificates_file = /nonexistent/ca.pem") else {
+            Issue.record("bad http options must fail"); return
+        }
+        let messages = bad.errors.map(\.description)
+        #expect(messages.contains { $0.hasSuffix("[web] storefs_index_url: 'ftp://h.example/' is not an http:// or https:// URL") })
+        #expect(messages.contains { $0.hasSuffix("[web] http_proxy_information: 'http:nohost': a proxy is HOST:PORT") })
+        #expect(messages.contains { $0.hasSuffix("[web] https_ca_certificates_file: /nonexistent/ca.pem: No such file or directory") })
+        let proxied = try http("storefs_index_url = http://h.example/i/\nhttp_proxy_information = http:10.0.0.1:3128, https:proxy.example:8443").get()
+        #expect(proxied.store("web")?.http?.proxies["https"] == HTTPStoreSettings.ProxyAddress(host: "proxy.example", port: 8443))
     }
 }

@@ -31,6 +31,7 @@ final class CLIFixture {
             [web]
             store_description = Read-only HTTP store
             https_insecure = false
+            storefs_index_url = http://127.0.0.1:9/images/
             [os_glance_staging_store]
             filesystem_store_datadir = \(dir)/staging
             [os_glance_tasks_store]
@@ -138,7 +139,7 @@ struct CheckCommandTests {
             stores (3, default fast):
               fast  file      \(f.dir)/fast  (default)  "Fast filesystem store"
               slow  file      \(f.dir)/slow
-              web   http        (read-only, no driver in this build: not mounted)  "Read-only HTTP store"
+              web   http      http://127.0.0.1:9/images/  (read-only)  "Read-only HTTP store"
             reserved stores (never shown):
               os_glance_staging_store  \(f.dir)/staging
               os_glance_tasks_store  \(f.dir)/tasks

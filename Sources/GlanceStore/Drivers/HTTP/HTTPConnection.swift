@@ -130,8 +130,8 @@ final class HTTPConnection: Sendable {
 }
 
 /// URLs with and without the `user:pass@` that Glance allows in http locations.
-enum URLText {
-    static func redacted(_ url: String) -> String { splitCredentials(url).plain }
+public enum URLText {
+    public static func redacted(_ url: String) -> String { splitCredentials(url).plain }
 
     /// The URL without credentials, and the Basic authorization they stand for.
     static func splitCredentials(_ url: String) -> (plain: String, authorization: String?) {
