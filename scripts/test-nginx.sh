@@ -2,7 +2,7 @@
 # A real nginx (Debian's) on 127.0.0.1 for the http store's tests and benchmark.
 #   test-nginx.sh start DIR    serves DIR/www/html (put images there), prints "HTTP_PORT HTTPS_PORT"
 #   test-nginx.sh stop DIR     stops that nginx (by its pid file) and nothing else
-# Locations: /html/ (HTML autoindex), /json/ (JSON autoindex), /norange/ (Range ignored),
+# Locations: /html/ (HTML autoindex), /json/ (JSON autoindex), /norange/ (Range ignored), /dirfs/,
 # /r301/ /r302/ /r303/ /r307/ /r308/ (redirect to /html/), /rel/ (relative Location),
 # /hop1/ ... /hop6/ (from /hop1/, 6 redirects: one more than Glance follows; from /hop2/, 5), and on HTTPS_PORT /html/ with
 # a certificate signed by DIR/tls/ca.pem.
@@ -51,6 +51,8 @@ http {
     root $dir/www;
     location /html/ { autoindex on; }
     location /json/ { alias $dir/www/html/; autoindex on; autoindex_format json; }
+    # httpdirfs 1.2.5 wants Accept-Ranges on the listing itself (its issue #188): for the benchmark.
+    location /dirfs { alias $dir/www/html; autoindex on; add_header Accept-Ranges bytes always; }
     location /norange/ { alias $dir/www/html/; autoindex on; max_ranges 0; }
 $(for code in 301 302 303 307 308; do echo "    location ~ ^/r$code/(.*)\$ { return $code /html/\$1; }"; done)
     location ~ ^/rel/(.*)\$ { absolute_redirect off; return 302 /html/\$1; }

@@ -10,10 +10,12 @@ final class FuseContext: Sendable {
     let fs: StoreFilesystem
     let logger: Logger
     let traceRequests: Bool
+    let mountpoint: String
     private let sessionBits = Mutex<UInt>(0)
 
-    init(fs: StoreFilesystem, logger: Logger, traceRequests: Bool) {
+    init(fs: StoreFilesystem, logger: Logger, traceRequests: Bool, mountpoint: String) {
         self.fs = fs
+        self.mountpoint = mountpoint
         self.logger = logger
         self.traceRequests = traceRequests
     }

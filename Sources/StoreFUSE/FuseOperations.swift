@@ -67,6 +67,9 @@ enum FuseOperations {
         conn.pointee.time_gran = 1
         if let userdata {
             let context = Unmanaged<FuseContext>.fromOpaque(userdata).takeUnretainedValue()
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) {
+                FuseMount.raiseReadahead(context.mountpoint, logger: context.logger)
+            }
             context.logger.debug("FUSE session initialised", metadata: [
                 "protocol": "\(conn.pointee.proto_major).\(conn.pointee.proto_minor)",
                 "max_write": "\(conn.pointee.max_write)", "max_readahead": "\(conn.pointee.max_readahead)"])

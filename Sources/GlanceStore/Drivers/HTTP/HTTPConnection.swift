@@ -100,6 +100,9 @@ final class HTTPConnection: Sendable {
             var body: [UInt8] = []
             if method != .HEAD {
                 let wanted = range.map { Int($0.upperBound - $0.lowerBound + 1) } ?? maxBody
+                if let length = response.headers.first(name: "Content-Length").flatMap(Int.init) {
+                    body.reserveCapacity(min(length, wanted))  // one allocation, no regrowth copies
+                }
                 // A server that ignores Range sends everything from 0: read no more than asked.
                 for try await buffer in response.body {
                     body.append(contentsOf: buffer.readableBytesView.prefix(wanted - body.count))
