@@ -5,6 +5,7 @@
 #     bash scripts/bench-http.sh [WORKDIR]      (default /var/tmp/glance-storefs-bench-http)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 work=${1:-/var/tmp/glance-storefs-bench-http}
 size_mib=${BENCH_SIZE_MIB:-1024}
 
@@ -30,8 +31,7 @@ head -c $((size_mib << 20)) /dev/urandom > "$work/srv/www/html/$image"
 chmod 644 "$work/srv/www/html/$image"
 url=http://127.0.0.1:$port/html/$image
 
-cp /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c /usr/share/doc/libfuse3-dev/examples/passthrough_helpers.h "$work/pll/"
-gcc -O2 -o "$work/pll/passthrough_ll" "$work/pll/passthrough_ll.c" $(pkg-config --cflags --libs fuse3)
+build_passthrough_ll "$work/pll"
 
 cat > "$work/glance-api.conf" <<CONF
 [DEFAULT]
@@ -54,9 +54,6 @@ sleep 1
 for m in ours httpdirfs pll; do findmnt -n "$work/mnt/$m" >/dev/null || { echo "$m did not mount" >&2; exit 1; }; done
 
 bytes=$((size_mib << 20))
-elapsed() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo "scale=6; ($e - $s) / 1000000000" | bc; }
-mbs() { echo "scale=0; $bytes / $1 / 1000000" | bc; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
 # The served file stays in the page cache (so nginx is not the limit); the mounts' caches are dropped.
 cold() { sync; echo 3 > /proc/sys/vm/drop_caches; cat "$work/srv/www/html/$image" > /dev/null; }
 
@@ -77,6 +74,5 @@ printf '%-44s %8s\n' "FUSE ceiling: passthrough_ll, local file" "$(mbs "$t_pll")
 echo
 lesser=$t_curl; [ "$(echo "$t_pll > $t_curl" | bc)" = 1 ] && lesser=$t_pll
 r1=$(ratio "$lesser" "$t_ours"); r2=$(ratio "$t_httpdirfs" "$t_ours")
-verdict() { if [ "$(echo "$1" | bc)" = 1 ]; then echo met; else echo MISSED; fi; }
 printf '%-60s %6s  %s\n' "vs the lesser of curl and passthrough_ll (target >= 0.9)" "$r1" "$(verdict "$r1 >= 0.9")"
 printf '%-60s %6s  %s\n' "vs httpdirfs (target >= 1)" "$r2" "$(verdict "$r2 >= 1")"

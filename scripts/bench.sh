@@ -8,6 +8,7 @@
 #       bash scripts/bench.sh [WORKDIR]        (default /var/tmp/glance-storefs-bench, on disk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 work=${1:-/var/tmp/glance-storefs-bench}
 size_mib=${BENCH_SIZE_MIB:-1024}
 images=${BENCH_IMAGES:-10000}
@@ -28,9 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# passthrough_ll from the examples Debian ships.
-cp /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c /usr/share/doc/libfuse3-dev/examples/passthrough_helpers.h "$work/pll/"
-gcc -O2 -o "$work/pll/passthrough_ll" "$work/pll/passthrough_ll.c" $(pkg-config --cflags --libs fuse3)
+build_passthrough_ll "$work/pll"
 
 cat > "$work/glance-api.conf" <<CONF
 [DEFAULT]
@@ -63,10 +62,6 @@ sleep 1
 for m in ours pll rclone; do findmnt -n "$work/mnt/$m" >/dev/null || { echo "$m did not mount" >&2; exit 1; }; done
 
 bytes=$((size_mib << 20))
-# seconds for a command, to the microsecond
-elapsed() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo "scale=6; ($e - $s) / 1000000000" | bc; }
-mbs() { echo "scale=0; $bytes / $1 / 1000000" | bc; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
 # The datadir's file stays in the page cache; each mount's own cache is dropped.
 cold() { sync; echo 3 > /proc/sys/vm/drop_caches; cat "$work/data/fast/$image" > /dev/null; }
 
@@ -127,7 +122,6 @@ printf '%-52s %10s\n' "find -printf size/mtime/mode: datadir (s)" "$t_find_direc
 printf '%-52s %10s\n' "one FUSE round trip (getxattr, µs)" "$rtt_us"
 printf '%-52s %10s\n' "daemon peak RSS after the copy (MiB)" "$((rss_kib / 1024))"
 echo
-verdict() { if [ "$(echo "$1" | bc)" = 1 ]; then echo met; else echo MISSED; fi; }
 r1=$(ratio "$t_pll" "$t_ours"); r2=$(ratio "$t_rclone" "$t_ours"); r3=$(ratio "$t_cat" "$t_ours2")
 r4=$(ratio "$t_wpll_nosync" "$t_wours"); r4s=$(ratio "$t_wpll" "$t_wours"); r5=$(ratio "$t_ls_ours" "$t_ls_direct")
 printf '%-60s %6s  %s\n' "first read vs passthrough_ll (target >= 0.9)" "$r1" "$(verdict "$r1 >= 0.9")"

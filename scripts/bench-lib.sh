@@ -1,0 +1,13 @@
+# Shared by the benchmark scripts (sourced). $bytes is the size each rate is computed for.
+
+# seconds a command takes, to the microsecond (its output discarded)
+elapsed() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo "scale=6; ($e - $s) / 1000000000" | bc; }
+mbs() { echo "scale=0; $bytes / $1 / 1000000" | bc; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+verdict() { if [ "$(echo "$1" | bc)" = 1 ]; then echo met; else echo MISSED; fi; }
+
+# libfuse's passthrough_ll, built from the examples Debian's libfuse3-dev ships, into DIR.
+build_passthrough_ll() {
+  cp /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c /usr/share/doc/libfuse3-dev/examples/passthrough_helpers.h "$1/"
+  gcc -O2 -o "$1/passthrough_ll" "$1/passthrough_ll.c" $(pkg-config --cflags --libs fuse3)
+}
