@@ -47,12 +47,8 @@ final class HandleTable: Sendable {
 
     func session(ino: UInt64) -> WriteSession? { state.withLock { $0.sessions[ino]?.session } }
 
-    /// Sessions of a store by name (an image being written that is not yet visible).
-    func session(store: Int, name: String) async -> WriteSession? {
-        let all = state.withLock { s in s.sessions.values.map(\.session) }
-        for session in all where session.storeIndex == store {
-            if await session.name == name { return session }
-        }
-        return nil
+    /// The session writing `name` in a store (an image not yet visible), if any.
+    func session(store: Int, name: String) -> WriteSession? {
+        state.withLock { s in s.sessions.values.first { $0.session.storeIndex == store && $0.session.name == name }?.session }
     }
 }

@@ -22,7 +22,7 @@ public final class StoreFilesystem: Sendable {
     let mountTime = Timestamp.now
 
     /// Directories never change by themselves; images are trusted for `cacheTimeout`.
-    static let directoryTimeout: Double = 3600
+    public static let directoryTimeout: Double = 3600
 
     public init(stores: [MountedStore], staging: StagingArea?, options: MountOptions, logger: Logger) {
         self.stores = stores
@@ -170,7 +170,7 @@ public final class StoreFilesystem: Sendable {
             guard case .notFound = error else { throw FSError(error) }
             exists = false
         }
-        if await handles.session(store: index, name: name) != nil { throw FSError(EEXIST) }
+        if handles.session(store: index, name: name) != nil { throw FSError(EEXIST) }
         if exists {
             if flags & O_EXCL != 0 { throw FSError(EEXIST) }
             let ino = inodes.ino(store: index, name: name)
@@ -238,7 +238,7 @@ public final class StoreFilesystem: Sendable {
         case .reader(let reader): await reader.close()
         case .writer(let session, let ino) where last:
             do throws(FSError) { try await session.release() } catch {
-                let name = await session.name
+                let name = session.name
                 logger.error("image not published at close", metadata: [
                     "store": "\(session.store.id)", "image": "\(name)", "error": "\(error)"])
             }

@@ -13,7 +13,7 @@ import Logging
 actor WriteSession {
     let store: any Store
     let storeIndex: Int
-    private(set) var name: String
+    let name: String
     private let staging: StagingArea
     private let logger: Logger
 
@@ -274,9 +274,6 @@ actor WriteSession {
         do throws(StoreError) { try await store.setModificationTime(name, to: date) } catch { throw FSError(error) }
         requestedMtime = nil
     }
-
-    /// The session's name changed (rename of the open file); only before anything was published.
-    func renamed(to newName: String) { name = newName }
 
     // MARK: Helpers
 

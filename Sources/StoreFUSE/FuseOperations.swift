@@ -9,9 +9,6 @@ import StoreFS
 /// returns: the reply is sent when the call completes, from whatever thread it completes on, so no
 /// libfuse thread waits on a backend. Nothing here knows a store type.
 enum FuseOperations {
-    static let renameNoReplace: UInt32 = 1
-    static let renameExchange: UInt32 = 2
-
     static func table() -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
         ops.`init` = { userdata, conn in FuseOperations.negotiate(userdata, conn) }
@@ -116,7 +113,7 @@ enum FuseOperations {
     static func getattr(_ req: fuse_req_t?, _ ino: fuse_ino_t) {
         answer(req, "getattr \(ino)") { fs, request throws(FSError) in
             let attributes = try await fs.getattr(ino)
-            replyAttributes(request, attributes, timeout: attributes.isDirectory ? 3600 : fs.entryTimeout)
+            replyAttributes(request, attributes, timeout: attributes.isDirectory ? StoreFilesystem.directoryTimeout : fs.entryTimeout)
         }
     }
 
@@ -163,8 +160,8 @@ enum FuseOperations {
                 let n: Int
                 if plus {
                     var param = Conversions.entry(EntryReply(attributes: entry.attributes,
-                        entryTimeout: entry.attributes.isDirectory ? 3600 : context.fs.entryTimeout,
-                        attributeTimeout: entry.attributes.isDirectory ? 3600 : context.fs.entryTimeout))
+                        entryTimeout: entry.attributes.isDirectory ? StoreFilesystem.directoryTimeout : context.fs.entryTimeout,
+                        attributeTimeout: entry.attributes.isDirectory ? StoreFilesystem.directoryTimeout : context.fs.entryTimeout))
                     n = fuse_add_direntry_plus(req, buf.baseAddress! + used, size - used, entry.name, &param, next)
                 } else {
                     var st = Conversions.stat(entry.attributes)

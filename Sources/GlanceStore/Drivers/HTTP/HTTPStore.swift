@@ -16,6 +16,8 @@ public final class HTTPStore: Store {
     let logger: Logger
     /// What the last listing and HEADs found, by image name.
     private let catalog = Mutex<[String: CatalogEntry]>([:])
+    /// When the index pages were last read.
+    private let lastIndexRead = Mutex<ContinuousClock.Instant?>(nil)
 
     struct CatalogEntry: Sendable {
         let url: String
@@ -23,7 +25,7 @@ public final class HTTPStore: Store {
         var checked: ContinuousClock.Instant
     }
 
-    /// How long a HEAD result is trusted before asking again.
+    /// How long a HEAD result, or a reading of the index pages, is trusted before asking again.
     static let freshness: Duration = .seconds(2)
     /// HEAD requests in flight at once while listing.
     static let listingConcurrency = 8
@@ -41,25 +43,7 @@ public final class HTTPStore: Store {
     // MARK: Listing
 
     public func list() async throws(StoreError) -> [ImageInfo] {
-        var found: [IndexPage.Entry] = []
-        for page in settings.indexURLs {
-            let reply = try await connection.fetch(page, maxBody: 64 << 20)
-            guard reply.status == 200 else {
-                logger.error("index page unavailable", metadata: ["store": "\(id)", "url": "\(URLText.redacted(page))", "status": "\(reply.status)"])
-                continue
-            }
-            let (entries, skipped) = IndexPage.entries(reply.body, contentType: reply.headers.first(name: "Content-Type"), pageURL: page)
-            for name in skipped {
-                logger.notice("index entry is not a valid image name; skipped", metadata: ["store": "\(id)", "entry": "\(name)"])
-            }
-            for entry in entries where !found.contains(where: { $0.name == entry.name }) { found.append(entry) }
-        }
-        let now = ContinuousClock.now
-        catalog.withLock { catalog in
-            for entry in found where catalog[entry.name]?.url != entry.url {
-                catalog[entry.name] = CatalogEntry(url: entry.url, info: nil, checked: now - Self.freshness)
-            }
-        }
+        let found = try await readIndexes()
         // HEAD every image, a few at a time; one that fails is left out and logged.
         var images: [ImageInfo] = []
         await withTaskGroup(of: ImageInfo?.self) { group in
@@ -84,9 +68,11 @@ public final class HTTPStore: Store {
         let known = catalog.withLock { $0[name] }
         if let known, let info = known.info, ContinuousClock.now - known.checked < Self.freshness { return info }
         guard let url = known?.url else {
-            // Not seen yet: a listing tells whether it exists.
-            if known == nil, !settings.indexURLs.isEmpty {
-                _ = try await listNames()
+            // Not seen yet: the index pages tell whether it exists, read again only once they are
+            // stale, so lookups of names that do not exist (the kernel makes many) cost nothing.
+            let stale = lastIndexRead.withLock { $0.map { ContinuousClock.now - $0 >= Self.freshness } ?? true }
+            if stale, !settings.indexURLs.isEmpty {
+                _ = try await readIndexes()
                 if catalog.withLock({ $0[name] }) != nil { return try await stat(name) }
             }
             throw .notFound(image: name)
@@ -105,22 +91,30 @@ public final class HTTPStore: Store {
         return info
     }
 
-    /// The index entries only (no HEAD), to find one name.
-    private func listNames() async throws(StoreError) -> [String] {
-        var names: [String] = []
+    /// Reads every index page and records its entries in the catalog (an entry whose URL changed
+    /// loses its cached HEAD); returns them in page order, the first of a name winning.
+    private func readIndexes() async throws(StoreError) -> [IndexPage.Entry] {
+        var found: [IndexPage.Entry] = []
         for page in settings.indexURLs {
             let reply = try await connection.fetch(page, maxBody: 64 << 20)
-            guard reply.status == 200 else { continue }
-            let entries = IndexPage.entries(reply.body, contentType: reply.headers.first(name: "Content-Type"), pageURL: page).entries
-            let now = ContinuousClock.now
-            catalog.withLock { catalog in
-                for entry in entries where catalog[entry.name] == nil {
-                    catalog[entry.name] = CatalogEntry(url: entry.url, info: nil, checked: now - Self.freshness)
-                }
+            guard reply.status == 200 else {
+                logger.error("index page unavailable", metadata: ["store": "\(id)", "url": "\(URLText.redacted(page))", "status": "\(reply.status)"])
+                continue
             }
-            names += entries.map(\.name)
+            let (entries, skipped) = IndexPage.entries(reply.body, contentType: reply.headers.first(name: "Content-Type"), pageURL: page)
+            for name in skipped {
+                logger.notice("index entry is not a valid image name; skipped", metadata: ["store": "\(id)", "entry": "\(name)"])
+            }
+            for entry in entries where !found.contains(where: { $0.name == entry.name }) { found.append(entry) }
         }
-        return names
+        let now = ContinuousClock.now
+        catalog.withLock { catalog in
+            for entry in found where catalog[entry.name]?.url != entry.url {
+                catalog[entry.name] = CatalogEntry(url: entry.url, info: nil, checked: now - Self.freshness)
+            }
+        }
+        lastIndexRead.withLock { $0 = now }
+        return found
     }
 
     // MARK: Reading
