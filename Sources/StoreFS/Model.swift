@@ -69,9 +69,11 @@ public struct OpenReply: Sendable {
     }
 }
 
-/// Data for a read: bytes, or a range of a file descriptor the kernel can splice without a copy.
+/// Data for a read: bytes, the network's buffers as received, or a range of a file descriptor the
+/// kernel can splice without a copy.
 public enum ReadReply: Sendable {
     case bytes([UInt8])
+    case buffers(ImageBytes)
     case file(descriptor: Int32, offset: UInt64, count: Int)
 }
 

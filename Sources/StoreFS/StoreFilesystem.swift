@@ -197,6 +197,8 @@ public final class StoreFilesystem: Sendable {
     public func read(_ fh: UInt64, offset: UInt64, count: Int) async throws(FSError) -> ReadReply {
         if let reply = fileRead(fh, offset: offset, count: count) { return reply }
         switch handles[fh] {
+        case .reader(let reader as BufferedImageReader)?:
+            return .buffers(try await storeCall { () async throws(StoreError) in try await reader.readBuffers(at: offset, count: count) })
         case .reader(let reader)?:
             return .bytes(try await storeCall { () async throws(StoreError) in try await reader.read(at: offset, count: count) })
         case .writer(let session, _)?:

@@ -218,6 +218,11 @@ enum FuseOperations {
             bytes.withUnsafeBytes { raw in
                 _ = fuse_reply_buf(request.raw, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
             }
+        case .buffers(let data):
+            data.withSegments { segments in
+                var vector = segments.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+                _ = fuse_reply_iov(request.raw, &vector, Int32(vector.count))
+            }
         case .file(let fd, let offset, let count):
             let rc = storefs_reply_fd(request.raw, fd, count, off_t(offset))
             if rc != 0 { fuse_reply_err(request.raw, -rc) }

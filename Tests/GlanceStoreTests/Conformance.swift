@@ -12,10 +12,16 @@ protocol StoreHarness: Sendable {
 
 /// Bytes that differ at every offset, so a read at the wrong place cannot pass.
 func pattern(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
-    var state = seed
-    return (0..<count).map { _ in
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return UInt8(truncatingIfNeeded: state >> 33)
+    // Filled through a raw buffer: tests run unoptimized and share two cores, and a closure per
+    // byte of a 32 MiB image starves the other tests' timeouts.
+    [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        var state = seed
+        guard let base = buffer.baseAddress else { return }
+        for i in 0..<count {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            (base + i).initialize(to: UInt8(truncatingIfNeeded: state >> 33))
+        }
+        initialized = count
     }
 }
 

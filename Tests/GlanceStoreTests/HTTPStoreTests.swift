@@ -9,6 +9,7 @@ final class NginxServer: @unchecked Sendable {
     let dir: String
     let port: Int
     let tlsPort: Int
+    let proxyPort: Int
 
     static let script: String = {
         var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -21,9 +22,10 @@ final class NginxServer: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let out = try output("/bin/bash", [Self.script, "start", dir])
         let ports = out.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        try #require(ports.count == 2, "nginx did not start: \(out)")
+        try #require(ports.count == 3, "nginx did not start: \(out)")
         port = ports[0]
         tlsPort = ports[1]
+        proxyPort = ports[2]
     }
 
     deinit {
@@ -33,6 +35,30 @@ final class NginxServer: @unchecked Sendable {
 
     var base: String { "http://127.0.0.1:\(port)" }
     var html: String { dir + "/www/html" }
+
+    /// The requests nginx served: method, URI, status, body bytes sent, Range asked for.
+    func requests() -> [(method: String, uri: String, status: Int, bytes: Int, range: String)] {
+        let text = (try? String(contentsOfFile: dir + "/access.log", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: " ")
+            guard f.count >= 4, let status = Int(f[2]), let bytes = Int(f[3]) else { return nil }
+            return (String(f[0]), String(f[1]), status, bytes, f.count > 4 ? String(f[4]) : "-")
+        }
+    }
+
+    /// What the proxy (tinyproxy) logged of the requests it was sent.
+    var proxyRequests: [String] {
+        let text = (try? String(contentsOfFile: dir + "/tmp/proxy.log", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").filter { $0.contains("Request (") }.map(String.init)
+    }
+
+    func stopProxy() {
+        guard let text = try? String(contentsOfFile: dir + "/tinyproxy.pid", encoding: .utf8),
+              let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return }
+        kill(pid, SIGTERM)  // it waits for open connections: then it is killed
+        for _ in 0..<50 where kill(pid, 0) == 0 { usleep(100_000) }
+        if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+    }
 
     /// Puts a file where nginx serves it (readable by its worker user).
     func put(_ name: String, _ bytes: [UInt8], in sub: String = "") throws {
@@ -201,6 +227,82 @@ final class HTTPHarness: StoreHarness, @unchecked Sendable {
         // One try (no retry after a timeout), bounded by twice the timeout. This process shares two
         // cores with blocking tests; the tight bound is checked through a mount (MountTests).
         #expect(ContinuousClock.now - start < .seconds(30))
+    }
+
+    /// The requests for one image, once nginx has logged at least `atLeast` of them.
+    func requests(_ server: NginxServer, for name: String, atLeast: Int = 1) async throws
+        -> [(method: String, uri: String, status: Int, bytes: Int, range: String)] {
+        for _ in 0..<40 {
+            let found = server.requests().filter { $0.uri.hasSuffix("/" + name) && $0.method == "GET" }
+            if found.count >= atLeast { return found }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return server.requests().filter { $0.uri.hasSuffix("/" + name) && $0.method == "GET" }
+    }
+
+    @Test func readAheadFetchesEachChunkOnceWhenRequestsArriveOutOfOrder() async throws {
+        let h = try HTTPHarness()
+        let size = 24 << 20
+        let bytes = pattern(size, seed: 5)
+        try await h.seed("img-o", bytes)
+        let store = try await h.makeStore()
+        let reader = try await store.openForReading("img-o")
+        // As the kernel's read-ahead sends them: batches of 1 MiB requests, each batch in reverse.
+        var got = [UInt8](repeating: 0, count: size)
+        let mib = 1 << 20
+        for batch in stride(from: 0, to: size, by: 8 * mib) {
+            for offset in stride(from: batch + 7 * mib, through: batch, by: -mib) {
+                let piece = try await reader.read(at: UInt64(offset), count: mib)
+                got.replaceSubrange(offset..<offset + piece.count, with: piece)
+            }
+        }
+        await reader.close()
+        #expect(got == bytes)
+        let chunks = size / (4 << 20)
+        let requests = try await requests(h.server, for: "img-o", atLeast: chunks)
+        #expect(requests.count == chunks, "each 4 MiB chunk once: \(requests.map(\.range))")
+        #expect(requests.allSatisfy { $0.status == 206 })
+    }
+
+    @Test func aServerIgnoringRangeIsReadFromOneStreamingBody() async throws {
+        let h = try HTTPHarness(location: "norange")
+        let size = 32 << 20
+        let bytes = pattern(size, seed: 6)
+        try await h.seed("img-n", bytes)
+        let store = try await h.makeStore()
+        #expect(try await readAll(store, "img-n", piece: 1 << 20) == bytes)
+        // One full body; the first parallel ranged requests are given up as soon as their 200
+        // shows the server ignores Range. Fetching each chunk again from 0 would take 15 requests.
+        let requests = try await requests(h.server, for: "img-n", atLeast: 2)
+        #expect(requests.filter { $0.bytes == size }.count == 1, "\(requests.map(\.bytes))")
+        #expect(requests.count <= 8, "\(requests.map(\.bytes))")
+        // And reads going backwards still get the right bytes (the stream starts again).
+        let reader = try await store.openForReading("img-n")
+        for offset in [30 << 20, 9 << 20, 31 << 20 + 5, 123] {
+            #expect(try await reader.read(at: UInt64(offset), count: 70_000) == Array(bytes[offset..<offset + 70_000]))
+        }
+        await reader.close()
+    }
+
+    @Test func requestsGoThroughTheConfiguredProxy() async throws {
+        let h = try HTTPHarness()
+        try await h.seed("img-p", pattern(6_000_000, seed: 7))
+        let store = try httpStore("""
+            storefs_index_url = \(h.server.base)/html/\(h.sub)/
+            http_proxy_information = http:127.0.0.1:\(h.server.proxyPort)
+            """)
+        #expect(try await store.list().map(\.name) == ["img-p"])
+        #expect(try await readAll(store, "img-p", piece: 1 << 20) == pattern(6_000_000, seed: 7))
+        // Tunnelled (CONNECT) to the origin, as AsyncHTTPClient does for every proxied request.
+        #expect(h.server.proxyRequests.contains { $0.contains("CONNECT 127.0.0.1:\(h.server.port)") }, "\(h.server.proxyRequests)")
+        // Without the proxy nothing gets through, though the server itself is up.
+        h.server.stopProxy()
+        let unproxied = try httpStore("""
+            storefs_index_url = \(h.server.base)/html/\(h.sub)/
+            http_proxy_information = http:127.0.0.1:\(h.server.proxyPort)
+            storefs_timeout = 2
+            """)
+        await #expect(throws: StoreError.self) { try await unproxied.list() }
     }
 
     @Test func locationHasNoCredentials() async throws {

@@ -55,7 +55,9 @@ final class HTTPConnection: Sendable {
     struct Reply: Sendable {
         let status: Int
         let headers: HTTPHeaders
-        let body: [UInt8]
+        /// The body as received: the network's buffers, not copied.
+        let data: ImageBytes
+        var body: [UInt8] { data.array }
         var contentLength: UInt64? { headers.first(name: "Content-Length").flatMap { UInt64($0) } }
         var lastModified: Timestamp? { headers.first(name: "Last-Modified").flatMap(HTTPDate.parse) }
     }
@@ -68,6 +70,7 @@ final class HTTPConnection: Sendable {
             if attempt > 0 {
                 try? await Task.sleep(nanoseconds: UInt64(200_000_000) << UInt64(attempt - 1))
             }
+            if Task.isCancelled { throw .backend("cancelled") }
             do throws(StoreError) {
                 let reply = try await once(url, method: method, range: range, maxBody: maxBody)
                 if reply.status >= 500 {
@@ -86,6 +89,28 @@ final class HTTPConnection: Sendable {
         throw lastError
     }
 
+    /// A GET of the whole body, to be read as a stream (servers that ignore Range). The read
+    /// timeout bounds every wait for the next part of the body.
+    func open(_ url: String) async throws(StoreError) -> HTTPClientResponse.Body {
+        let (plain, authorization) = URLText.splitCredentials(url)
+        let client = try client(for: URL(string: plain)?.scheme?.lowercased() ?? "http")
+        var request = HTTPClientRequest(url: plain)
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        do {
+            let response = try await client.execute(request, timeout: .hours(24))
+            guard response.status.code == 200 else {
+                throw StoreError.remoteServiceUnavailable("\(URLText.redacted(plain)): HTTP \(response.status.code)")
+            }
+            return response.body
+        } catch let error as StoreError {
+            throw error
+        } catch let error as HTTPClientError {
+            throw Self.map(error, url: plain)
+        } catch {
+            throw .remoteServiceUnavailable("\(URLText.redacted(plain)): \(error)")
+        }
+    }
+
     private func once(_ url: String, method: HTTPMethod, range: ClosedRange<UInt64>?, maxBody: Int) async throws(StoreError) -> Reply {
         let (plain, authorization) = URLText.splitCredentials(url)
         let scheme = URL(string: plain)?.scheme?.lowercased() ?? "http"
@@ -97,19 +122,22 @@ final class HTTPConnection: Sendable {
         let deadline = TimeAmount.milliseconds(Int64(settings.timeout * 1000) * 2)
         do {
             let response = try await client.execute(request, timeout: deadline)
-            var body: [UInt8] = []
-            if method != .HEAD {
+            var data = ImageBytes()
+            // A server that ignores Range answers 200 with the body from 0: past 0, none of it
+            // is what was asked for, and the caller reads such a server another way.
+            let rangeIgnored = response.status == .ok && (range?.lowerBound ?? 0) > 0
+            if method != .HEAD && !rangeIgnored {
                 let wanted = range.map { Int($0.upperBound - $0.lowerBound + 1) } ?? maxBody
-                if let length = response.headers.first(name: "Content-Length").flatMap(Int.init) {
-                    body.reserveCapacity(min(length, wanted))  // one allocation, no regrowth copies
-                }
+                var received = 0
                 // A server that ignores Range sends everything from 0: read no more than asked.
-                for try await buffer in response.body {
-                    body.append(contentsOf: buffer.readableBytesView.prefix(wanted - body.count))
-                    if body.count >= wanted { break }
+                for try await var buffer in response.body {
+                    if buffer.readableBytes > wanted - received { buffer.moveWriterIndex(to: buffer.readerIndex + wanted - received) }
+                    received += buffer.readableBytes
+                    data.buffers.append(buffer)
+                    if received >= wanted { break }
                 }
             }
-            return Reply(status: Int(response.status.code), headers: response.headers, body: body)
+            return Reply(status: Int(response.status.code), headers: response.headers, data: data)
         } catch let error as HTTPClientError {
             throw Self.map(error, url: plain)
         } catch let error as NIOSSLError {
