@@ -17,6 +17,8 @@ let package = Package(
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // libfuse3's low-level API (Debian libfuse3-dev).
         .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        // librbd / librados (Debian librbd-dev, librados-dev): the rbd store's driver.
+        .systemLibrary(name: "CRBD", providers: [.apt(["librbd-dev", "librados-dev"])]),
         // Linux system calls Swift's Glibc module does not expose (O_TMPFILE, RENAME_NOREPLACE).
         .target(name: "CSystemShims"),
         // oslo.config-compatible loading of glance-api.conf, the typed option schema and validation.
@@ -25,7 +27,7 @@ let package = Package(
         .target(
             name: "GlanceStore",
             dependencies: [
-                "GlanceConfig", "CLibCrypto", "CSystemShims",
+                "GlanceConfig", "CLibCrypto", "CSystemShims", "CRBD",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

@@ -2,6 +2,8 @@
 
 # seconds a command takes, to the microsecond (its output discarded)
 elapsed() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo "scale=6; ($e - $s) / 1000000000" | bc; }
+# the median of three runs of a command, each after `cold` (defined by the script)
+median3() { local a b c; cold; a=$(elapsed "$@"); cold; b=$(elapsed "$@"); cold; c=$(elapsed "$@"); printf '%s\n' "$a" "$b" "$c" | sort -g | sed -n 2p; }
 mbs() { echo "scale=0; $bytes / $1 / 1000000" | bc; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 verdict() { if [ "$(echo "$1" | bc)" = 1 ]; then echo met; else echo MISSED; fi; }

@@ -10,7 +10,12 @@ bash scripts/install-deps.sh
 
 swift-build --build-tests   # also builds glance-storefs, which the mount tests run
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# One Ceph cluster (Debian's, on 127.0.0.1) for every rbd test of the run; each test makes its own
+# pool. Stopped on the way out, whatever happens.
+ceph_dir=$(mktemp -d /var/tmp/storefs-test-ceph.XXXXXX)
+trap 'bash scripts/test-ceph.sh stop "$ceph_dir"; rm -rf "$ceph_dir" "$log"' EXIT
+export STOREFS_TEST_CEPH_CONF
+STOREFS_TEST_CEPH_CONF=$(bash scripts/test-ceph.sh start "$ceph_dir") || { echo "Ceph did not start: the rbd tests cannot run" >&2; exit 1; }
 set +e
 swift-test --skip-build 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

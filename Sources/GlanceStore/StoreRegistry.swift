@@ -16,6 +16,7 @@ public final class StoreRegistry: Sendable {
     public static let drivers: [StoreType: @Sendable (StoreDefinition, Logger) throws(StoreError) -> any Store] = [
         .file: { definition, logger throws(StoreError) in try FileStore(definition: definition, logger: logger) },
         .http: { definition, logger throws(StoreError) in try HTTPStore(definition: definition, logger: logger) },
+        .rbd: { definition, logger throws(StoreError) in try RBDStore(definition: definition, logger: logger) },
     ]
 
     public init(configuration: GlanceConfiguration, logger: Logger) throws(StoreError) {

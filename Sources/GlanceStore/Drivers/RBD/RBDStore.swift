@@ -1,0 +1,276 @@
+import CRBD
+import Foundation
+import GlanceConfig
+import Logging
+import Synchronization
+
+/// Glance's rbd store (`gs/_drivers/rbd.py`): one RBD image per Glance image, named by the image
+/// id, in `rbd_store_pool`; format 2, object order from `rbd_store_chunk_size`, the cluster's
+/// default features; once written, a protected snapshot `snap` that Nova and Cinder clone from.
+/// Images being written carry a temporary name (`partialPrefix`) and are never listed; they get
+/// their final name by `rbd_rename` only when complete, with `snap` already protected.
+public final class RBDStore: Store {
+    public let id: String
+    public let type = StoreType.rbd
+    public let capabilities: Capabilities = [.readRandom, .writeAccess, .rename, .setModificationTime, .capacity]
+    let settings: RBDSettings
+    let cluster: RBDCluster
+    let logger: Logger
+
+    static let partialPrefix = "glance-storefs-partial."
+    static let snapshot = "snap"
+    /// Image metadata holding an mtime set by utimens ("seconds.nanoseconds"): librbd's own modify
+    /// timestamp cannot be set, and `rsync -a` needs the source's time to stay.
+    static let mtimeKey = "glance_storefs.mtime"
+    /// Leftovers of writes cut short older than this are removed at start; newer ones may belong
+    /// to another mount still writing and are only reported.
+    static let leftoverAge: TimeInterval = 3600
+
+    public init(definition: StoreDefinition, logger: Logger) throws(StoreError) {
+        id = definition.id
+        settings = RBDSettings(definition)
+        self.logger = logger
+        cluster = RBDCluster(settings: settings, storeID: definition.id, logger: logger)
+        let cluster = self.cluster, logger = self.logger, id = self.id
+        Task.detached { await Self.cleanLeftovers(cluster, logger: logger, store: id) }
+    }
+
+    // MARK: Listing
+
+    public func list() async throws(StoreError) -> [ImageInfo] {
+        try await cluster.run { c throws(StoreError) in
+            var images: [ImageInfo] = []
+            for name in try Self.names(c) where !name.hasPrefix(Self.partialPrefix) {
+                do throws(StoreError) { images.append(try Self.info(c, name)) } catch {
+                    if case .notFound = error { continue }  // removed meanwhile
+                    throw error
+                }
+            }
+            return images
+        }
+    }
+
+    public func stat(_ name: String) async throws(StoreError) -> ImageInfo {
+        try ImageName.validate(name)
+        guard !name.hasPrefix(Self.partialPrefix) else { throw .notFound(image: name) }
+        return try await cluster.run { c throws(StoreError) in try Self.info(c, name) }
+    }
+
+    static func names(_ c: RBDCluster.Connection) throws(StoreError) -> [String] {
+        var count = 64
+        while true {
+            var specs = [rbd_image_spec_t](repeating: rbd_image_spec_t(), count: count)
+            let rc = rbd_list2(c.ioctx, &specs, &count)
+            if rc == -ERANGE { continue }  // count now says how many there are
+            guard rc >= 0 else { throw RBDCluster.error(rc, image: "(pool)", "listing the pool") }
+            let names = specs.prefix(count).map { String(cString: $0.name) }
+            rbd_image_spec_list_cleanup(&specs, count)
+            return names
+        }
+    }
+
+    /// Size and time of one image: librbd has no listing with sizes, so each is opened read-only
+    /// (header only, no data read).
+    static func info(_ c: RBDCluster.Connection, _ name: String) throws(StoreError) -> ImageInfo {
+        let image = try RBDImage(c, name, readOnly: true)
+        return ImageInfo(name: name, size: try image.size(), modificationTime: image.modificationTime())
+    }
+
+    // MARK: Reading
+
+    public func openForReading(_ name: String) async throws(StoreError) -> any ImageReader {
+        try ImageName.validate(name)
+        guard !name.hasPrefix(Self.partialPrefix) else { throw .notFound(image: name) }
+        let image = try await cluster.run { c throws(StoreError) in try RBDImage(c, name, readOnly: true) }
+        return try RBDImageReader(image: image, size: image.size(), chunkSize: settings.chunkSize, name: name)
+    }
+
+    // MARK: Writing
+
+    public func beginWrite(_ name: String, sizeHint: UInt64?) async throws(StoreError) -> any ImageWriter {
+        try ImageName.validate(name)
+        guard !name.hasPrefix(Self.partialPrefix) else { throw .invalidImageName(name) }
+        let exists: Bool
+        do { _ = try await stat(name); exists = true } catch {
+            guard case .notFound = error else { throw error }
+            exists = false
+        }
+        if exists { throw .duplicate(image: name) }
+        return try await RBDImageWriter.begin(store: self, name: name, sizeHint: sizeHint)
+    }
+
+    /// rsync's temp-file rename: `rbd_rename`, no data moved. Replacing an existing image deletes
+    /// it first as Glance deletes (a clone of its `snap` makes the rename fail with in-use).
+    public func rename(_ name: String, to newName: String, replacing: Bool) async throws(StoreError) {
+        try ImageName.validate(name)
+        try ImageName.validate(newName)
+        guard !newName.hasPrefix(Self.partialPrefix), !name.hasPrefix(Self.partialPrefix) else { throw .invalidImageName(newName) }
+        try await cluster.run { c throws(StoreError) in
+            if replacing, (try? Self.info(c, newName)) != nil { try Self.remove(c, newName) }
+            let rc = rbd_rename(c.ioctx, name, newName)
+            guard rc == 0 else { throw RBDCluster.error(rc, image: rc == -EEXIST ? newName : name, "renaming") }
+        }
+    }
+
+    public func delete(_ name: String) async throws(StoreError) {
+        try ImageName.validate(name)
+        try await cluster.run { c throws(StoreError) in try Self.remove(c, name) }
+    }
+
+    /// As Glance's `_delete_image`: unprotect and remove `snap` (clones of it: in use), then the image.
+    static func remove(_ c: RBDCluster.Connection, _ name: String) throws(StoreError) {
+        do {
+            let image = try RBDImage(c, name, readOnly: false)
+            var exists = false
+            _ = rbd_snap_exists(image.handle, snapshot, &exists)
+            if exists {
+                var isProtected: Int32 = 0
+                _ = rbd_snap_is_protected(image.handle, snapshot, &isProtected)
+                if isProtected != 0 {
+                    let rc = rbd_snap_unprotect(image.handle, snapshot)
+                    guard rc == 0 else { throw RBDCluster.error(rc, image: name, "unprotecting snap") }
+                }
+                let rc = rbd_snap_remove(image.handle, snapshot)
+                guard rc == 0 || rc == -ENOENT else { throw RBDCluster.error(rc, image: name, "removing snap") }
+            }
+        }
+        let rc = rbd_remove(c.ioctx, name)
+        guard rc == 0 else { throw RBDCluster.error(rc, image: name, "removing") }
+    }
+
+    public func setModificationTime(_ name: String, to time: Timestamp) async throws(StoreError) {
+        try ImageName.validate(name)
+        try await cluster.run { c throws(StoreError) in
+            let image = try RBDImage(c, name, readOnly: false)
+            let rc = rbd_metadata_set(image.handle, Self.mtimeKey, "\(time.seconds).\(time.nanoseconds)")
+            guard rc == 0 else { throw RBDCluster.error(rc, image: name, "setting the modification time") }
+        }
+    }
+
+    public func capacity() async throws(StoreError) -> StoreCapacity {
+        try await cluster.run { c throws(StoreError) in
+            var stats = rados_cluster_stat_t()
+            let rc = rados_cluster_stat(c.cluster, &stats)
+            guard rc == 0 else { throw RBDCluster.error(rc, image: "(cluster)", "cluster usage") }
+            // The figures come from ceph-mgr: none (all zero) while it is down or just started.
+            guard stats.kb > 0 else { throw .operationNotSupported("usage figures (none from the cluster: is ceph-mgr running?)") }
+            return StoreCapacity(totalBytes: stats.kb << 10, availableBytes: stats.kb_avail << 10)
+        }
+    }
+
+    // MARK: Facts
+
+    /// `rbd://<fsid>/<pool>/<image>/snap`, url-quoted, as Glance stores it; `rbd://<image>` before
+    /// the cluster was reached (Glance's form without an fsid).
+    public func location(of name: String) -> String {
+        guard let fsid = cluster.fsid else { return "rbd://\(Self.quote(name))" }
+        return "rbd://\(Self.quote(fsid))/\(Self.quote(settings.pool))/\(Self.quote(name))/\(Self.snapshot)"
+    }
+
+    static func quote(_ part: String) -> String {
+        // Python's urllib.parse.quote(safe='/') minus '/', which no part may contain here.
+        part.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn:
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")) ?? part
+    }
+
+    public func attributes(of name: String) async throws(StoreError) -> [String: String] {
+        let pool = settings.pool
+        return try await cluster.run { c throws(StoreError) in
+            let image = try RBDImage(c, name, readOnly: true)
+            var facts = ["rbd.pool": pool, "rbd.fsid": c.fsid]
+            var order = rbd_image_info_t()
+            if rbd_stat(image.handle, &order, MemoryLayout<rbd_image_info_t>.size) == 0 {
+                facts["rbd.order"] = String(order.order)
+                facts["rbd.objects"] = String(order.num_objs)
+            }
+            var features: UInt64 = 0
+            if rbd_get_features(image.handle, &features) == 0 { facts["rbd.features"] = String(features) }
+            var exists = false
+            _ = rbd_snap_exists(image.handle, Self.snapshot, &exists)
+            facts["rbd.snap"] = exists ? "present" : "absent"
+            if exists { facts["rbd.snap_clones"] = image.clonesOfSnapshot().joined(separator: ",") }
+            return facts
+        }
+    }
+
+    // MARK: Leftovers
+
+    /// Writes cut short (a crash, kill -9) leave images with the temporary prefix, never a final
+    /// name. Old ones are removed; recent ones are reported (another mount may be writing them).
+    static func cleanLeftovers(_ cluster: RBDCluster, logger: Logger, store: String) async {
+        do {
+            try await cluster.run { c throws(StoreError) in
+                for name in try names(c) where name.hasPrefix(partialPrefix) {
+                    let age = (try? RBDImage(c, name, readOnly: true).modificationTime()).map { Date().timeIntervalSince($0.date) } ?? .infinity
+                    if age > leftoverAge {
+                        do throws(StoreError) {
+                            try remove(c, name)
+                            logger.notice("removed the leftover of an interrupted write", metadata: ["store": "\(store)", "image": "\(name)"])
+                        } catch {
+                            logger.warning("cannot remove the leftover of an interrupted write", metadata: ["store": "\(store)", "image": "\(name)", "error": "\(error)"])
+                        }
+                    } else {
+                        logger.notice("an image is being written (or was, under a minute ago)", metadata: ["store": "\(store)", "image": "\(name)"])
+                    }
+                }
+            }
+        } catch {
+            logger.warning("cannot look for leftovers of interrupted writes", metadata: ["store": "\(store)", "error": "\(error)"])
+        }
+    }
+}
+
+/// An open RBD image, closed when the last reference goes.
+final class RBDImage: @unchecked Sendable {
+    let handle: rbd_image_t
+    let name: String
+
+    init(_ c: RBDCluster.Connection, _ name: String, readOnly: Bool) throws(StoreError) {
+        var image: rbd_image_t?
+        let rc = readOnly ? rbd_open_read_only(c.ioctx, name, &image, nil) : rbd_open(c.ioctx, name, &image, nil)
+        guard rc == 0, let image else { throw RBDCluster.error(rc, image: name, "opening") }
+        handle = image
+        self.name = name
+    }
+
+    deinit { rbd_close(handle) }
+
+    func size() throws(StoreError) -> UInt64 {
+        var size: UInt64 = 0
+        let rc = rbd_get_size(handle, &size)
+        guard rc == 0 else { throw RBDCluster.error(rc, image: name, "size") }
+        return size
+    }
+
+    /// The time set by utimens if any, else librbd's modify timestamp.
+    func modificationTime() -> Timestamp {
+        var buffer = [CChar](repeating: 0, count: 32)
+        var length = buffer.count
+        if rbd_metadata_get(handle, RBDStore.mtimeKey, &buffer, &length) == 0 {
+            let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let parts = text.split(separator: ".")
+            if parts.count == 2, let seconds = Int64(parts[0]), let nanoseconds = Int32(parts[1]) {
+                return Timestamp(seconds: seconds, nanoseconds: nanoseconds)
+            }
+        }
+        var time = timespec()
+        _ = rbd_get_modify_timestamp(handle, &time)
+        return Timestamp(time)
+    }
+
+    /// "pool/image" of every clone of `snap`.
+    func clonesOfSnapshot() -> [String] {
+        guard rbd_snap_set(handle, RBDStore.snapshot) == 0 else { return [] }
+        defer { rbd_snap_set(handle, nil) }
+        var count = 16
+        while true {
+            var specs = [rbd_linked_image_spec_t](repeating: rbd_linked_image_spec_t(), count: count)
+            let rc = rbd_list_children3(handle, &specs, &count)
+            if rc == -ERANGE { continue }
+            guard rc >= 0 else { return [] }
+            let names = specs.prefix(count).map { "\(String(cString: $0.pool_name))/\(String(cString: $0.image_name))" }
+            rbd_linked_image_spec_list_cleanup(&specs, count)
+            return names
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Synchronization
+
+/// Reads of an image served from aligned chunks fetched by a driver, with read-ahead for sequential
+/// readers inside a fixed memory budget: what the network drivers (http, rbd) share.
+///
+/// The kernel's read-ahead sends batches of requests that arrive in any order and lag or lead the
+/// furthest point read by megabytes, so "sequential" means within the read-ahead window of that
+/// point (the head), either side. Each chunk is fetched once per run and let go once every byte of
+/// it was returned: the page cache has it then.
+final class ReadAhead: Sendable {
+    let size: UInt64
+    let chunkSize: UInt64
+    /// Chunks fetched ahead of the head; with the one being read, the memory budget.
+    let depth: UInt64
+    /// Starts fetching chunk `index`. Called with this object's lock held: it must not call back.
+    private let fetch: @Sendable (UInt64) -> Task<ImageBytes, any Error>
+    private let state = Mutex(State())
+    private let describe: String
+
+    private struct State {
+        var chunks: [UInt64: Chunk] = [:]
+        /// The end of the furthest read of the current sequential run.
+        var head: UInt64 = 0
+        /// The last chunk this run has fetched (or is fetching) ahead.
+        var fetchedThrough: UInt64 = 0
+    }
+
+    private struct Chunk {
+        let task: Task<ImageBytes, any Error>
+        var served = 0
+    }
+
+    init(size: UInt64, chunkSize: UInt64, depth: UInt64, describe: String,
+         fetch: @escaping @Sendable (UInt64) -> Task<ImageBytes, any Error>) {
+        self.size = size
+        self.chunkSize = chunkSize
+        self.depth = depth
+        self.describe = describe
+        self.fetch = fetch
+    }
+
+    deinit { state.withLock { $0.chunks.values.forEach { $0.task.cancel() } } }
+
+    func read(at offset: UInt64, count: Int) async throws(StoreError) -> ImageBytes {
+        guard count > 0, offset < size else { return ImageBytes() }
+        let chunk = chunkSize, window = depth * chunkSize
+        let end = min(size, offset + UInt64(count))
+        let first = offset / chunk, last = (end - 1) / chunk, final = (size - 1) / chunk
+        let tasks: [(UInt64, Task<ImageBytes, any Error>)] = state.withLock { s in
+            let sequential = offset + window >= s.head && offset <= s.head + window
+            s.head = sequential ? max(s.head, end) : end
+            let headChunk = (s.head - 1) / chunk
+            let ahead = sequential ? min(headChunk + depth, final) : last
+            // The budget: chunks near the head (and this read's). Not cancelled when let go: an
+            // early request may be waiting for one.
+            let keep = min(first, headChunk - min(headChunk, depth))...max(last, ahead)
+            for index in s.chunks.keys where !keep.contains(index) { s.chunks[index] = nil }
+            var wanted = Array(first...last)
+            if sequential, max(last, s.fetchedThrough) < ahead { wanted += (max(last, s.fetchedThrough) + 1)...ahead }
+            for index in wanted where s.chunks[index] == nil { s.chunks[index] = Chunk(task: fetch(index)) }
+            s.fetchedThrough = sequential ? max(s.fetchedThrough, ahead) : last
+            return (first...last).map { ($0, s.chunks[$0]!.task) }
+        }
+        var result = ImageBytes()
+        for (index, task) in tasks {
+            let bytes: ImageBytes
+            do { bytes = try await task.value } catch {
+                state.withLock { s in if s.chunks[index]?.task == task { s.chunks[index] = nil } }  // a later read tries again
+                throw (error as? StoreError) ?? .backend("\(describe): \(error)")
+            }
+            let chunkStart = index * chunk, chunkEnd = min(size, chunkStart + chunk)
+            let from = Int(max(offset, chunkStart) - chunkStart)
+            let to = Int(min(end, chunkEnd) - chunkStart)
+            if from < to { result.append(bytes.slice(from..<to)) }
+            state.withLock { s in
+                guard s.chunks[index]?.task == task else { return }
+                s.chunks[index]!.served += to - from
+                if s.chunks[index]!.served >= Int(chunkEnd - chunkStart) { s.chunks[index] = nil }
+            }
+        }
+        return result
+    }
+
+    func close() {
+        state.withLock { s in
+            s.chunks.values.forEach { $0.task.cancel() }
+            s.chunks.removeAll()
+        }
+    }
+}

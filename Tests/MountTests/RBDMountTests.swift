@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+
+/// A Ceph cluster for the mount tests: the one `scripts/test.sh` started (STOREFS_TEST_CEPH_CONF),
+/// else one started here by `scripts/test-ceph.sh` and stopped when the value goes.
+final class TestCeph: @unchecked Sendable {
+    let conf: String
+    private let ownDirectory: String?
+
+    init() throws {
+        if let shared = ProcessInfo.processInfo.environment["STOREFS_TEST_CEPH_CONF"], !shared.isEmpty {
+            conf = shared
+            ownDirectory = nil
+        } else {
+            let dir = sh("mktemp -d /var/tmp/storefs-ceph.XXXXXX").out.trimmingCharacters(in: .whitespacesAndNewlines)
+            ownDirectory = dir
+            conf = sh("bash \(TestCeph.script) start \(dir)").out.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        try #require(conf.hasSuffix("ceph.conf") && FileManager.default.fileExists(atPath: conf), "Ceph did not start")
+    }
+
+    deinit {
+        if let ownDirectory { sh("bash \(TestCeph.script) stop \(ownDirectory); rm -rf \(ownDirectory)") }
+    }
+
+    static let script: String = {
+        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("scripts/test-ceph.sh").path) { dir.deleteLastPathComponent() }
+        return dir.appendingPathComponent("scripts/test-ceph.sh").path
+    }()
+
+    func rbd(_ args: String) -> (status: Int32, out: String, err: String) { sh("rbd -c \(conf) \(args)") }
+
+    func makePool() -> String {
+        let pool = "m-" + UUID().uuidString.prefix(8).lowercased()
+        sh("ceph -c \(conf) osd pool create \(pool) 1 1 && rbd -c \(conf) pool init \(pool)")
+        return pool
+    }
+
+    func removePool(_ pool: String) {
+        sh("ceph -c \(conf) osd pool rm \(pool) \(pool) --yes-i-really-really-mean-it")
+    }
+}
+
+extension MountSuite {
+    /// The rbd store through a real mount, over a real Ceph cluster.
+    @Suite struct RBDMountTests {
+        @Test func copyRsyncMoveRemoveAsOperatorsDo() throws {
+            let ceph = try TestCeph()
+            let pool = ceph.makePool()
+            defer { ceph.removePool(pool) }
+            let demo = Demo(rbd: "rbd_store_pool = \(pool)\nrbd_store_ceph_conf = \(ceph.conf)\nrbd_store_chunk_size = 1")
+            try demo.mount()
+            #expect(sh("ls -U \(demo.mountpoint)").out == "fast\ncheap\nceph\n")
+            let source = demo.dir + "/source"
+            sh("mkdir \(source) && head -c 5000001 /dev/urandom > \(source)/img-a && head -c 3000000 /dev/urandom > \(source)/img-b")
+
+            // cp in: one image in Glance's layout, nothing else in the pool.
+            #expect(sh("cp \(source)/img-a \(demo.path("ceph"))/").status == 0)
+            #expect(sh("cmp \(demo.path("ceph", "img-a")) \(source)/img-a").status == 0)
+            #expect(ceph.rbd("ls \(pool)").out == "img-a\n")
+            #expect(ceph.rbd("info \(pool)/img-a@snap").out.contains("protected: True"))
+            #expect(sh("stat -c %s \(demo.path("ceph", "img-a"))").out == "5000001\n")
+            #expect(sh("getfattr --only-values -n user.glance.location \(demo.path("ceph", "img-a"))").out
+                .hasSuffix("/\(pool)/img-a/snap"))
+            #expect(sh("qemu-img info \(demo.path("ceph", "img-a"))").status == 0)
+
+            // rsync -a in (temp name, then rename: no data copied twice) and out, twice each: the
+            // second runs copy nothing, since the times stay.
+            let stats = { (from: String, to: String) -> String in
+                sh("rsync -a --stats \(from) \(to) | grep 'Number of regular files transferred'").out
+            }
+            #expect(stats("\(source)/", "\(demo.path("ceph"))/") == "Number of regular files transferred: 1\n")
+            #expect(stats("\(source)/", "\(demo.path("ceph"))/") == "Number of regular files transferred: 0\n")
+            #expect(ceph.rbd("ls \(pool)").out == "img-a\nimg-b\n")
+            #expect(stats("\(demo.path("ceph"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 2\n")
+            #expect(stats("\(demo.path("ceph"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 0\n")
+            #expect(sh("cmp \(demo.dir)/out/img-b \(source)/img-b").status == 0)
+
+            // mv to a file store (across stores: copy, then unlink), rm.
+            #expect(sh("mv \(demo.path("ceph", "img-a")) \(demo.path("fast"))/").status == 0)
+            #expect(sh("cmp \(demo.datadir("fast"))/img-a \(source)/img-a").status == 0)
+            #expect(sh("rm \(demo.path("ceph", "img-b"))").status == 0)
+            #expect(ceph.rbd("ls \(pool)").out == "")
+            #expect(sh("ls -A \(demo.path("ceph"))").out == "")
+        }
+
+        @Test func anImageWithAClonedSnapIsBusy() throws {
+            let ceph = try TestCeph()
+            let pool = ceph.makePool()
+            defer { ceph.removePool(pool) }
+            let demo = Demo(rbd: "rbd_store_pool = \(pool)\nrbd_store_ceph_conf = \(ceph.conf)")
+            try demo.mount()
+            sh("head -c 2000000 /dev/urandom > \(demo.dir)/img && cp \(demo.dir)/img \(demo.path("ceph", "img-c"))")
+            #expect(ceph.rbd("clone \(pool)/img-c@snap \(pool)/vm-disk").status == 0)
+            let r = sh("rm \(demo.path("ceph", "img-c"))")
+            #expect(r.status != 0 && r.err.contains("Device or resource busy"), "\(r.err)")
+            #expect(sh("cmp \(demo.path("ceph", "img-c")) \(demo.dir)/img").status == 0)
+            #expect(sh("getfattr --only-values -n user.glance.rbd.snap_clones \(demo.path("ceph", "img-c"))").out == "\(pool)/vm-disk")
+            sh("rbd -c \(ceph.conf) rm --no-progress \(pool)/vm-disk")
+            #expect(sh("rm \(demo.path("ceph", "img-c"))").status == 0)
+            #expect(ceph.rbd("ls \(pool)").out == "")
+        }
+
+        @Test func killDuringAWriteLeavesNoImageUnderItsName() throws {
+            let ceph = try TestCeph()
+            let pool = ceph.makePool()
+            defer { ceph.removePool(pool) }
+            let demo = Demo(rbd: "rbd_store_pool = \(pool)\nrbd_store_ceph_conf = \(ceph.conf)\nrbd_store_chunk_size = 1")
+            try demo.mount()
+            let pid = try #require(demo.process).pid
+            let copy = try #require(Child(["/bin/dd", "if=/dev/urandom", "of=\(demo.path("ceph", "img-k"))", "bs=1M", "count=1024"],
+                                          output: demo.dir + "/dd"))
+            _ = waitUntil(seconds: 30) { sh("grep -s wchar /proc/\(copy.pid)/io | awk '{print $2}'").out
+                .trimmingCharacters(in: .whitespacesAndNewlines).count >= 8 }  // ≥ 10 MB written
+            kill(pid, SIGKILL)
+            #expect(copy.wait() != 0)
+            demo.unmount()
+            let left = ceph.rbd("ls \(pool)").out
+            #expect(!left.split(separator: "\n").contains("img-k"), "\(left)")
+            #expect(left.hasPrefix("glance-storefs-partial.img-k."), "the interrupted write keeps its temporary name: \(left)")
+            try demo.mount()
+            #expect(sh("ls -A \(demo.path("ceph"))").out == "")
+        }
+    }
+}
