@@ -73,7 +73,7 @@ paxos min wait = 0.01
 osd objectstore = $store
 memstore device bytes = 4294967296
 bluestore block path = $dir/osd-block
-bluestore block size = 8589934592
+bluestore block size = 34359738368
 bluestore block create = true
 osd memory target = 1073741824
 [mon.a]

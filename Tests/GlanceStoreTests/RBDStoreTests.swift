@@ -149,6 +149,7 @@ final class RBDHarness: StoreHarness, @unchecked Sendable {
         #expect(try await readAll(store, id, piece: 1 << 20) == bytes)
         let xattrs = try await store.attributes(of: id)
         #expect(xattrs["rbd.snap_clones"] == "\(h.pool)/vm-disk")
+        #expect(xattrs["checksum"] == md5Hex(bytes) && xattrs["os_hash_value"] == sha512Hex(bytes) && xattrs["os_hash_algo"] == "sha512")
         try h.ceph.run("rbd", ["rm", "--no-progress", "\(h.pool)/vm-disk"])
         try await store.delete(id)
         #expect(try h.images().isEmpty)

@@ -64,6 +64,9 @@ extension MountSuite {
             #expect(sh("getfattr --only-values -n user.glance.location \(demo.path("ceph", "img-a"))").out
                 .hasSuffix("/\(pool)/img-a/snap"))
             #expect(sh("qemu-img info \(demo.path("ceph", "img-a"))").status == 0)
+            // Glance's hashes of what was written, for registering the image in Glance.
+            #expect(sh("getfattr --only-values -n user.glance.checksum \(demo.path("ceph", "img-a"))").out + "  -\n"
+                    == sh("md5sum < \(source)/img-a").out)
 
             // rsync -a in (temp name, then rename: no data copied twice) and out, twice each: the
             // second runs copy nothing, since the times stay.

@@ -99,6 +99,10 @@ struct StoresCommandTests {
         #expect(out.stdout.contains(#""properties": {"volume_type": "fast-ssd", "use_multipath": false}"#))
         #expect(!out.stdout.contains("s3cr3t"))
         #expect(!out.stdout.contains("admin:admin"))
+        let check = StorefsCLI.run(["check", "--config-file", path])
+        #expect(check.stdout.contains("  ceph  rbd       pool images as librados' default user, librados' default ceph.conf, 4 MiB objects  (default)\n"))
+        #expect(check.stdout.contains("  obj   swift       (no driver in this build: not mounted)\n"))
+        #expect(!check.stdout.contains("s3cr3t") && !check.stderr.contains("s3cr3t"))
     }
 
     @Test func nonASCIIDescriptionsAreEscapedAsPythonDoes() {

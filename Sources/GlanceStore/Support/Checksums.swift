@@ -1,4 +1,5 @@
 import CLibCrypto
+import Dispatch
 
 /// Glance's two hashes of an image's bytes: the md5 `checksum` and the `os_hash_value` of
 /// `hashing_algorithm` (sha512 by default), both lowercase hex. OpenSSL does the work.
@@ -54,3 +55,34 @@ final class ImageChecksums {
     }
 }
 
+
+/// Glance's two hashes of a stream of chunks computed in the background: md5 on one serial queue,
+/// sha512 on another, so they run beside each other and beside the writes. Chunks must be given
+/// in order; `finish()` waits for every one.
+final class ChecksumPipeline: @unchecked Sendable {
+    // Each digest is touched only from its own queue, and finish() only after both drained.
+    private let checksums = ImageChecksums()
+    private let md5Queue = DispatchQueue(label: "glance-storefs.md5")
+    private let multihashQueue = DispatchQueue(label: "glance-storefs.sha512")
+
+    /// Queues a chunk; `group` is left once both digests include it.
+    func enqueue(_ chunk: [UInt8], group: DispatchGroup) {
+        md5Queue.async(group: group) { chunk.withUnsafeBytes { self.checksums.updateChecksum($0) } }
+        multihashQueue.async(group: group) { chunk.withUnsafeBytes { self.checksums.updateMultihash($0) } }
+    }
+
+    func finish() async -> (checksum: String, multihash: String) {
+        await withCheckedContinuation { continuation in
+            md5Queue.async {
+                self.multihashQueue.async { continuation.resume(returning: self.checksums.finish()) }
+            }
+        }
+    }
+}
+
+extension DispatchGroup {
+    /// Waits without blocking a thread.
+    func completion() async {
+        await withCheckedContinuation { continuation in notify(queue: .global()) { continuation.resume() } }
+    }
+}

@@ -1,25 +1,28 @@
 import CRBD
+import Dispatch
 import Foundation
 
 /// One image being written to an rbd store, in Glance's layout: created under a temporary name
 /// (never listed), grown as data arrives when the size is not known (steps doubling up to 8 GiB,
-/// as Glance), written one object-sized chunk at a time with a few writes in flight, all-zero
-/// chunks skipped under thin provisioning; at publish trimmed to the bytes written, `snap`
+/// as Glance), written as the data arrives with several writes in flight, zeros skipped under
+/// thin provisioning; at publish trimmed to the bytes written, `snap`
 /// created and protected, and only then renamed to the image's name. md5 and sha512 as Glance.
 actor RBDImageWriter: ImageWriter {
     nonisolated let name: String
     let temporaryName: String
     private let store: RBDStore
     private var image: RBDImage?
-    private var pending: [UInt8] = []
     private var written: UInt64 = 0
     private var allocated: UInt64
     private var growStep: UInt64
-    private var inflight: [Task<Void, any Error>] = []
-    private let checksums = ImageChecksums()
+    private var inflight: [(Task<Void, any Error>, Int)] = []
+    private var inflightBytes = 0
+    private let checksums = ChecksumPipeline()
     private var finished = false
+    private var digests = (checksum: "", multihash: "")
 
-    static let writesInFlight = 4
+    /// Bytes being written or hashed at once: the memory bound of a write.
+    static let bytesInFlight = 32 << 20
     static let maxGrowStep: UInt64 = 8 << 30
 
     private init(store: RBDStore, name: String, temporaryName: String, image: RBDImage, allocated: UInt64) {
@@ -49,41 +52,61 @@ actor RBDImageWriter: ImageWriter {
         return RBDImageWriter(store: store, name: name, temporaryName: temporary, image: image, allocated: size)
     }
 
+    /// Each piece goes to librbd as it came (no gathering into objects: librbd splits and merges),
+    /// hashed in order beside the write.
     func write(_ bytes: [UInt8]) async throws(StoreError) {
         guard !finished, image != nil else { throw .backend("write after the image was published or aborted") }
-        pending.append(contentsOf: bytes)
-        let chunk = Int(store.settings.chunkSize)
-        guard pending.count >= chunk else { return }
-        var start = 0
-        while pending.count - start >= chunk {
-            try await submit(Array(pending[start..<start + chunk]))
-            start += chunk
-        }
-        pending.removeFirst(start)
-    }
-
-    /// Hashes a chunk in order and starts writing it at the current end.
-    private func submit(_ chunk: [UInt8]) async throws(StoreError) {
-        chunk.withUnsafeBytes { checksums.update($0) }
+        guard !bytes.isEmpty else { return }
+        let hashed = DispatchGroup()
+        checksums.enqueue(bytes, group: hashed)
         let offset = written
-        written += UInt64(chunk.count)
-        if store.settings.thinProvisioning && chunk.allSatisfy({ $0 == 0 }) {
-            try await grow(to: written)  // the size still covers it; the objects are never made
-            return
-        }
+        written += UInt64(bytes.count)
         try await grow(to: written)
-        if inflight.count >= Self.writesInFlight {
-            let oldest = inflight.removeFirst()
+        while inflightBytes + bytes.count > Self.bytesInFlight, !inflight.isEmpty {
+            let (oldest, size) = inflight.removeFirst()
+            inflightBytes -= size
             try await Self.wait(oldest, name)
         }
         guard let image else { return }
         let name = self.name
-        inflight.append(Task {
-            try await BlockingIO.run { () throws(StoreError) in
-                let rc = chunk.withUnsafeBytes { rbd_write(image.handle, offset, $0.count, $0.baseAddress) }
-                guard rc == chunk.count else { throw RBDCluster.error(Int32(min(rc, -Int(EIO))), image: name, "writing") }
+        let ranges = store.settings.thinProvisioning ? Self.nonZeroRanges(bytes, at: offset, objectSize: Int(store.settings.chunkSize))
+                                                     : [0..<bytes.count]
+        inflight.append((Task {
+            if !ranges.isEmpty {
+                try await BlockingIO.run { () throws(StoreError) in
+                    let failed: Int? = bytes.withUnsafeBytes { raw in
+                        for range in ranges {
+                            let rc = rbd_write(image.handle, offset + UInt64(range.lowerBound), range.count, raw.baseAddress! + range.lowerBound)
+                            if rc != range.count { return min(rc, -Int(EIO)) }
+                        }
+                        return nil
+                    }
+                    if let failed { throw RBDCluster.error(Int32(failed), image: name, "writing") }
+                }
             }
-        })
+            await hashed.completion()
+        }, bytes.count))
+        inflightBytes += bytes.count
+    }
+
+    /// Thin provisioning: the parts of a piece, cut at object boundaries, that are not all zero.
+    /// The image is new and written once, so zeros need no writing: an object that only zeros
+    /// would reach is never made (Glance skips all-zero chunks of the object size).
+    static func nonZeroRanges(_ bytes: [UInt8], at offset: UInt64, objectSize: Int) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var start = 0
+        bytes.withUnsafeBytes { raw in
+            while start < raw.count {
+                let toBoundary = objectSize - Int(((offset + UInt64(start)) % UInt64(objectSize)))
+                let end = min(raw.count, start + toBoundary)
+                if !FileImageWriter.isAllZero(UnsafeRawBufferPointer(rebasing: raw[start..<end])) {
+                    if let last = ranges.last, last.upperBound == start { ranges[ranges.count - 1] = last.lowerBound..<end }
+                    else { ranges.append(start..<end) }
+                }
+                start = end
+            }
+        }
+        return ranges
     }
 
     private static func wait(_ task: Task<Void, any Error>, _ name: String) async throws(StoreError) {
@@ -125,24 +148,28 @@ actor RBDImageWriter: ImageWriter {
             throw error
         }
         finished = true
-        let (checksum, multihash) = checksums.finish()
-        return ImageAddResult(location: store.location(of: name), size: written, checksum: checksum,
-                              multihash: multihash, metadata: ["store": store.id])
+        return ImageAddResult(location: store.location(of: name), size: written, checksum: digests.checksum,
+                              multihash: digests.multihash, metadata: ["store": store.id])
     }
 
     /// The last bytes written, every write done, the size trimmed, `snap` created and protected.
     private func completeData() async throws(StoreError) {
-        if !pending.isEmpty {
-            let tail = pending
-            pending = []
-            try await submit(tail)
-        }
-        for task in inflight { try await Self.wait(task, name) }
+        for (task, _) in inflight { try await Self.wait(task, name) }
         inflight = []
+        inflightBytes = 0
         guard let image else { return }
         if allocated != written { try await resize(image, to: written) }
         let name = self.name
+        // Glance's checksum and os_hash_value kept with the image (getfattr shows them: what an
+        // image record needs when the image is registered in Glance).
+        let digests = await checksums.finish()
+        self.digests = digests
         try await BlockingIO.run { () throws(StoreError) in
+            for (key, value) in [(RBDStore.checksumKey, digests.checksum), (RBDStore.hashAlgoKey, "sha512"),
+                                 (RBDStore.hashValueKey, digests.multihash)] {
+                let rc = rbd_metadata_set(image.handle, key, value)
+                guard rc == 0 else { throw RBDCluster.error(rc, image: name, "setting \(key)") }
+            }
             var rc = rbd_flush(image.handle)
             guard rc == 0 else { throw RBDCluster.error(rc, image: name, "flushing") }
             rc = rbd_snap_create(image.handle, RBDStore.snapshot)
@@ -159,8 +186,9 @@ actor RBDImageWriter: ImageWriter {
 
     private func discard() async {
         finished = true
-        for task in inflight { _ = await task.result }
+        for (task, _) in inflight { _ = await task.result }
         inflight = []
+        inflightBytes = 0
         image = nil
         let temporary = temporaryName
         do {

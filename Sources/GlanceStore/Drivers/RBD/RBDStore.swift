@@ -22,9 +22,15 @@ public final class RBDStore: Store {
     /// Image metadata holding an mtime set by utimens ("seconds.nanoseconds"): librbd's own modify
     /// timestamp cannot be set, and `rsync -a` needs the source's time to stay.
     static let mtimeKey = "glance_storefs.mtime"
+    /// Image metadata with Glance's hashes of what was written through the mount.
+    static let checksumKey = "glance_storefs.checksum"
+    static let hashAlgoKey = "glance_storefs.os_hash_algo"
+    static let hashValueKey = "glance_storefs.os_hash_value"
     /// Leftovers of writes cut short older than this are removed at start; newer ones may belong
     /// to another mount still writing and are only reported.
     static let leftoverAge: TimeInterval = 3600
+    /// Images opened at once while listing.
+    static let listingConcurrency = 8
 
     public init(definition: StoreDefinition, logger: Logger) throws(StoreError) {
         id = definition.id
@@ -35,19 +41,48 @@ public final class RBDStore: Store {
         Task.detached { await Self.cleanLeftovers(cluster, logger: logger, store: id) }
     }
 
+    /// One line for `check`: where the store's images are and as whom (no secret is in these options).
+    public static func summary(_ definition: StoreDefinition) -> String {
+        let s = RBDSettings(definition)
+        return "pool \(s.pool) as " + (s.user.map { "client.\($0)" } ?? "librados' default user")
+            + ", " + (s.cephConf ?? "librados' default ceph.conf") + ", \(s.chunkSize >> 20) MiB objects"
+            + (s.thinProvisioning ? ", thin" : "")
+    }
+
     // MARK: Listing
 
     public func list() async throws(StoreError) -> [ImageInfo] {
-        try await cluster.run { c throws(StoreError) in
-            var images: [ImageInfo] = []
-            for name in try Self.names(c) where !name.hasPrefix(Self.partialPrefix) {
-                do throws(StoreError) { images.append(try Self.info(c, name)) } catch {
-                    if case .notFound = error { continue }  // removed meanwhile
-                    throw error
+        let names = try await cluster.run { c throws(StoreError) in try Self.names(c) }.filter { !$0.hasPrefix(Self.partialPrefix) }
+        // Each image is opened for its size: a round trip each, so several groups at once.
+        let step = max(1, (names.count + Self.listingConcurrency - 1) / Self.listingConcurrency)
+        let groups = stride(from: 0, to: names.count, by: step).map { Array(names[$0..<min(names.count, $0 + step)]) }
+        let cluster = self.cluster
+        let results = await withTaskGroup(of: Result<[ImageInfo], StoreError>.self) { tasks in
+            for group in groups {
+                tasks.addTask {
+                    do throws(StoreError) {
+                        return .success(try await cluster.run { c throws(StoreError) in
+                            var images: [ImageInfo] = []
+                            for name in group {
+                                do throws(StoreError) { images.append(try Self.info(c, name)) } catch {
+                                    if case .notFound = error { continue }  // removed meanwhile
+                                    throw error
+                                }
+                            }
+                            return images
+                        })
+                    } catch {
+                        return .failure(error)
+                    }
                 }
             }
-            return images
+            var all: [Result<[ImageInfo], StoreError>] = []
+            for await result in tasks { all.append(result) }
+            return all
         }
+        var images: [ImageInfo] = []
+        for result in results { images += try result.get() }
+        return images
     }
 
     public func stat(_ name: String) async throws(StoreError) -> ImageInfo {
@@ -188,6 +223,9 @@ public final class RBDStore: Store {
             var exists = false
             _ = rbd_snap_exists(image.handle, Self.snapshot, &exists)
             facts["rbd.snap"] = exists ? "present" : "absent"
+            for (key, attribute) in [(Self.checksumKey, "checksum"), (Self.hashAlgoKey, "os_hash_algo"), (Self.hashValueKey, "os_hash_value")] {
+                if let value = image.metadata(key) { facts[attribute] = value }
+            }
             if exists { facts["rbd.snap_clones"] = image.clonesOfSnapshot().joined(separator: ",") }
             return facts
         }
@@ -224,6 +262,8 @@ public final class RBDStore: Store {
 final class RBDImage: @unchecked Sendable {
     let handle: rbd_image_t
     let name: String
+    /// Kept alive as long as the image is open: librados must not shut down under an open image.
+    private let connection: RBDCluster.Connection
 
     init(_ c: RBDCluster.Connection, _ name: String, readOnly: Bool) throws(StoreError) {
         var image: rbd_image_t?
@@ -231,6 +271,7 @@ final class RBDImage: @unchecked Sendable {
         guard rc == 0, let image else { throw RBDCluster.error(rc, image: name, "opening") }
         handle = image
         self.name = name
+        connection = c
     }
 
     deinit { rbd_close(handle) }
@@ -242,12 +283,17 @@ final class RBDImage: @unchecked Sendable {
         return size
     }
 
+    /// One image metadata value, nil when unset.
+    func metadata(_ key: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        var length = buffer.count
+        guard rbd_metadata_get(handle, key, &buffer, &length) == 0 else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// The time set by utimens if any, else librbd's modify timestamp.
     func modificationTime() -> Timestamp {
-        var buffer = [CChar](repeating: 0, count: 32)
-        var length = buffer.count
-        if rbd_metadata_get(handle, RBDStore.mtimeKey, &buffer, &length) == 0 {
-            let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if let text = metadata(RBDStore.mtimeKey) {
             let parts = text.split(separator: ".")
             if parts.count == 2, let seconds = Int64(parts[0]), let nanoseconds = Int32(parts[1]) {
                 return Timestamp(seconds: seconds, nanoseconds: nanoseconds)
