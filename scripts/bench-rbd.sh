@@ -59,7 +59,7 @@ bytes=$((size_mib << 20))
 cold() {
   while read -r kind name; do
     case $kind in
-      rbd) rbd -c "$conf" rm --no-progress "images/$name" ;;
+      rbd) rbd -c "$conf" rm --no-progress "images/$name" >/dev/null 2>&1 || true ;;  # rbd-fuse keeps its images open
       ours) rm "$work/mnt/ours/ceph/$name" ;;
       local) rm "$work/local/$name" ;;
     esac

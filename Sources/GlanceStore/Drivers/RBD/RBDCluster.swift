@@ -106,6 +106,9 @@ final class RBDCluster: Sendable {
                              ("rados_osd_op_timeout", Self.operationTimeout)] {
             _ = rados_conf_set(cluster, key, String(value))
         }
+        // No librbd cache: the kernel's page cache holds what was read, reads are fetched ahead
+        // and writes pipelined here; the cache would be one more copy and 32 MiB per open image.
+        _ = rados_conf_set(cluster, "rbd_cache", "false")
         rc = rados_connect(cluster)
         guard rc == 0 else { throw unavailable("connecting to the Ceph cluster", rc) }
         var ioctx: rados_ioctx_t?
