@@ -5,8 +5,8 @@ import Foundation
 /// One image being written to an rbd store, in Glance's layout: created under a temporary name
 /// (never listed), grown as data arrives when the size is not known (steps doubling up to 8 GiB,
 /// as Glance), written as the data arrives with several writes in flight, zeros skipped under
-/// thin provisioning; at publish trimmed to the bytes written, `snap`
-/// created and protected, and only then renamed to the image's name. md5 and sha512 as Glance.
+/// thin provisioning; at publish trimmed to the bytes written, md5 and sha512 (computed as
+/// Glance does) kept as metadata, `snap` created and protected, and only then renamed.
 actor RBDImageWriter: ImageWriter {
     nonisolated let name: String
     let temporaryName: String
@@ -35,7 +35,8 @@ actor RBDImageWriter: ImageWriter {
     }
 
     static func begin(store: RBDStore, name: String, sizeHint: UInt64?) async throws(StoreError) -> RBDImageWriter {
-        let temporary = RBDStore.partialPrefix + name + "." + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        // The image's name in it (up to 64 characters) tells an operator what a leftover was.
+        let temporary = RBDStore.partialPrefix + name.prefix(64) + "." + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let size = sizeHint ?? 0
         let order = store.settings.order
         let image = try await store.cluster.run { c throws(StoreError) -> RBDImage in
