@@ -105,6 +105,27 @@ extension MountSuite {
             #expect(ceph.rbd("ls \(pool)").out == "")
         }
 
+        @Test func anUnreachableClusterFailsItsStoreWithinTheTimeoutAndNothingElse() throws {
+            let demo = Demo(rbd: "rbd_store_ceph_conf = /tmp/PLACEHOLDER\nrados_connect_timeout = 2")
+            // A cluster whose monitor port nobody listens on.
+            let port = sh("/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])'").out
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let conf = demo.dir + "/dead-ceph.conf"
+            sh("""
+                printf '[global]\\nfsid = \(UUID().uuidString.lowercased())\\nmon host = 127.0.0.1:\(port)\\n\
+                auth cluster required = none\\nauth service required = none\\nauth client required = none\\n' > \(conf)
+                sed -i 's#/tmp/PLACEHOLDER#\(conf)#' \(demo.config)
+                """)
+            sh("echo ok > \(demo.datadir("fast"))/img")
+            try demo.mount()
+            let start = Date()
+            let r = sh("ls \(demo.path("ceph"))")
+            #expect(r.status != 0 && r.err.contains("Input/output error"), "\(r.err)")
+            #expect(Date().timeIntervalSince(start) < 8, "failed after \(Date().timeIntervalSince(start)) s")
+            #expect(sh("ls -U \(demo.mountpoint)").out == "fast\ncheap\nceph\n")
+            #expect(sh("cat \(demo.path("fast", "img"))").out == "ok\n")
+        }
+
         @Test func killDuringAWriteLeavesNoImageUnderItsName() throws {
             let ceph = try TestCeph()
             let pool = ceph.makePool()
