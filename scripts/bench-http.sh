@@ -33,20 +33,7 @@ url=http://127.0.0.1:$port/html/$image
 
 build_passthrough_ll "$work/pll"
 
-cat > "$work/glance-api.conf" <<CONF
-[DEFAULT]
-enabled_backends = local:file, web:http
-[glance_store]
-default_backend = local
-[local]
-filesystem_store_datadir = $work/data
-[web]
-storefs_index_url = http://127.0.0.1:$port/json/
-[os_glance_staging_store]
-filesystem_store_datadir = $work/staging
-[os_glance_tasks_store]
-filesystem_store_datadir = $work/tasks
-CONF
+write_config web http local "storefs_index_url = http://127.0.0.1:$port/json/"
 "$bin" mount --config-file "$work/glance-api.conf" "$work/mnt/ours"
 httpdirfs "http://127.0.0.1:$port/dirfs/" "$work/mnt/httpdirfs" >/dev/null 2>&1
 "$work/pll/passthrough_ll" -o source="$work/srv/www/html" "$work/mnt/pll"

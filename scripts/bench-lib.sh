@@ -13,3 +13,22 @@ build_passthrough_ll() {
   cp /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c /usr/share/doc/libfuse3-dev/examples/passthrough_helpers.h "$1/"
   gcc -O2 -o "$1/passthrough_ll" "$1/passthrough_ll.c" $(pkg-config --cflags --libs fuse3)
 }
+
+# $work/glance-api.conf: a file store `local` on $work/data, one more store, the reserved stores.
+#   write_config ID TYPE DEFAULT_ID OPTION_LINES
+write_config() {
+  cat > "$work/glance-api.conf" <<CONF
+[DEFAULT]
+enabled_backends = local:file, $1:$2
+[glance_store]
+default_backend = $3
+[local]
+filesystem_store_datadir = $work/data
+[$1]
+$4
+[os_glance_staging_store]
+filesystem_store_datadir = $work/staging
+[os_glance_tasks_store]
+filesystem_store_datadir = $work/tasks
+CONF
+}

@@ -32,21 +32,8 @@ source_file=/dev/shm/glance-storefs-bench-rbd-source
 trap 'rm -f "$source_file"; cleanup' EXIT
 head -c $((size_mib << 20)) /dev/urandom > "$source_file"   # in RAM: the source costs nothing
 
-cat > "$work/glance-api.conf" <<CONF
-[DEFAULT]
-enabled_backends = local:file, ceph:rbd
-[glance_store]
-default_backend = ceph
-[local]
-filesystem_store_datadir = $work/data
-[ceph]
-rbd_store_pool = images
-rbd_store_ceph_conf = $conf
-[os_glance_staging_store]
-filesystem_store_datadir = $work/staging
-[os_glance_tasks_store]
-filesystem_store_datadir = $work/tasks
-CONF
+write_config ceph rbd ceph "rbd_store_pool = images
+rbd_store_ceph_conf = $conf"
 "$bin" mount --config-file "$work/glance-api.conf" "$work/mnt/ours"
 rbd-fuse -c "$conf" -p images "$work/mnt/rbdfuse"
 "$work/pll/passthrough_ll" -o source="$work/local" "$work/mnt/pll"

@@ -65,6 +65,12 @@ final class CephCluster: @unchecked Sendable {
     }
 }
 
+/// The rbd store `ceph` of a glance-api.conf, as the registry would open it.
+func rbdStore(config path: String) throws -> RBDStore {
+    let configuration = try GlanceConfiguration.validate(try ConfigLoader.load([.file(path)]).get()).get()
+    return try RBDStore(definition: try #require(configuration.store("ceph")), logger: Logger(label: "test"))
+}
+
 /// The rbd store on a pool of its own; seeding imports with the `rbd` CLI.
 final class RBDHarness: StoreHarness, @unchecked Sendable {
     let ceph: CephCluster
@@ -99,14 +105,13 @@ final class RBDHarness: StoreHarness, @unchecked Sendable {
         """
     }
 
-    func definition() throws -> StoreDefinition {
+    func writeConfig() throws -> String {
         let conf = dir + "/glance-api.conf"
         try config.write(toFile: conf, atomically: true, encoding: .utf8)
-        let configuration = try GlanceConfiguration.validate(try ConfigLoader.load([.file(conf)]).get()).get()
-        return configuration.store("ceph")!
+        return conf
     }
 
-    func makeStore() async throws -> any Store { try RBDStore(definition: definition(), logger: Logger(label: "test")) }
+    func makeStore() async throws -> any Store { try rbdStore(config: writeConfig()) }
 
     func seed(_ name: String, _ bytes: [UInt8]) async throws {
         let file = dir + "/seed-" + UUID().uuidString
@@ -206,8 +211,7 @@ final class RBDHarness: StoreHarness, @unchecked Sendable {
             rbd_store_user = glance
             rbd_store_ceph_conf = \(ceph.conf)
             """.write(toFile: conf, atomically: true, encoding: .utf8)
-        let definition = try GlanceConfiguration.validate(try ConfigLoader.load([.file(conf)]).get()).get().store("ceph")!
-        let store = try RBDStore(definition: definition, logger: Logger(label: "t"))
+        let store = try rbdStore(config: conf)
         let name = "user-" + UUID().uuidString
         try await writeImage(store, name, pattern(5000))
         #expect(try await readAll(store, name) == pattern(5000))
@@ -215,7 +219,7 @@ final class RBDHarness: StoreHarness, @unchecked Sendable {
         // A user the cluster does not know cannot connect: an error, not a hang.
         try String(contentsOfFile: conf, encoding: .utf8).replacingOccurrences(of: "rbd_store_user = glance", with: "rbd_store_user = nobody")
             .write(toFile: conf, atomically: true, encoding: .utf8)
-        let stranger = try RBDStore(definition: GlanceConfiguration.validate(try ConfigLoader.load([.file(conf)]).get()).get().store("ceph")!, logger: Logger(label: "t"))
+        let stranger = try rbdStore(config: conf)
         await #expect(throws: StoreError.self) { try await stranger.list() }
     }
 }
@@ -254,9 +258,7 @@ final class RBDHarness: StoreHarness, @unchecked Sendable {
         let ceph = try CephCluster()
         let dir = NSTemporaryDirectory() + "storefs-rbd-interop-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let conf = try config(ceph, dir)
-        let store = try RBDStore(definition: GlanceConfiguration.validate(try ConfigLoader.load([.file(conf)]).get()).get().store("ceph")!,
-                                 logger: Logger(label: "t"))
+        let conf = try config(ceph, dir), store = try rbdStore(config: conf)
         let id = UUID().uuidString.lowercased()
         let bytes = pattern(5_000_000, seed: 41) + [UInt8](repeating: 0, count: 2 << 20) + pattern(999, seed: 42)
         let ours = try await writeImage(store, id, bytes, piece: 123_457)
@@ -273,9 +275,7 @@ final class RBDHarness: StoreHarness, @unchecked Sendable {
         let ceph = try CephCluster()
         let dir = NSTemporaryDirectory() + "storefs-rbd-interop-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let conf = try config(ceph, dir)
-        let store = try RBDStore(definition: GlanceConfiguration.validate(try ConfigLoader.load([.file(conf)]).get()).get().store("ceph")!,
-                                 logger: Logger(label: "t"))
+        let conf = try config(ceph, dir), store = try rbdStore(config: conf)
         let id = UUID().uuidString.lowercased()
         let bytes = pattern(4_321_000, seed: 43)
         let source = dir + "/source.bin"
