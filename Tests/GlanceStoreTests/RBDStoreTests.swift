@@ -160,6 +160,29 @@ final class RBDHarness: StoreHarness, @unchecked Sendable {
         #expect(try h.images().isEmpty)
     }
 
+    @Test func listingReadsHeadersAsLibrbdSeesThem() async throws {
+        let h = try RBDHarness()
+        let store = try await h.makeStore()
+        // Images made by the rbd CLI (sizes of its own), and one by us with a time set by utimens.
+        for i in 0..<24 { try h.ceph.run("rbd", ["create", "--size", "\(i + 1)M", "\(h.pool)/cli-\(i)"]) }
+        try await writeImage(store, "ours", pattern(777))
+        let time = Timestamp(seconds: 1_500_000_000, nanoseconds: 5)
+        try await store.setModificationTime("ours", to: time)
+        let listed = Dictionary(uniqueKeysWithValues: try await store.list().map { ($0.name, $0) })
+        let theirs = try JSONSerialization.jsonObject(with: Data(h.ceph.run("rbd", ["ls", "-l", "--format", "json", h.pool]).utf8)) as! [[String: Any]]
+        let heads = theirs.filter { $0["snapshot"] == nil }
+        #expect(Set(listed.keys) == Set(heads.compactMap { $0["image"] as? String }))
+        for image in heads {
+            let name = image["image"] as! String
+            #expect(listed[name]?.size == (image["size"] as? NSNumber)?.uint64Value, "\(name)")
+        }
+        #expect(listed["ours"]?.modificationTime == time)
+        #expect(try await store.stat("ours").modificationTime == time)
+        #expect(try await store.stat("cli-3").size == 4 << 20)
+        let made = try #require(listed["cli-0"]).modificationTime.date
+        #expect(abs(made.timeIntervalSinceNow) < 300, "librbd's modify timestamp: \(made)")
+    }
+
     @Test func thinProvisioningSkipsZeroObjects() async throws {
         let h = try RBDHarness(options: "rbd_store_chunk_size = 1\nrbd_thin_provisioning = true")
         let store = try await h.makeStore()

@@ -29,8 +29,6 @@ public final class RBDStore: Store {
     /// Leftovers of writes cut short older than this are removed at start; newer ones may belong
     /// to another mount still writing and are only reported.
     static let leftoverAge: TimeInterval = 3600
-    /// Images opened at once while listing.
-    static let listingConcurrency = 8
 
     public init(definition: StoreDefinition, logger: Logger) throws(StoreError) {
         id = definition.id
@@ -52,60 +50,75 @@ public final class RBDStore: Store {
     // MARK: Listing
 
     public func list() async throws(StoreError) -> [ImageInfo] {
-        let names = try await cluster.run { c throws(StoreError) in try Self.names(c) }.filter { !$0.hasPrefix(Self.partialPrefix) }
-        // Each image is opened for its size: a round trip each, so several groups at once.
-        let step = max(1, (names.count + Self.listingConcurrency - 1) / Self.listingConcurrency)
-        let groups = stride(from: 0, to: names.count, by: step).map { Array(names[$0..<min(names.count, $0 + step)]) }
-        let cluster = self.cluster
-        let results = await withTaskGroup(of: Result<[ImageInfo], StoreError>.self) { tasks in
-            for group in groups {
-                tasks.addTask {
-                    do throws(StoreError) {
-                        return .success(try await cluster.run { c throws(StoreError) in
-                            var images: [ImageInfo] = []
-                            for name in group {
-                                do throws(StoreError) { images.append(try Self.info(c, name)) } catch {
-                                    if case .notFound = error { continue }  // removed meanwhile
-                                    throw error
-                                }
-                            }
-                            return images
-                        })
-                    } catch {
-                        return .failure(error)
-                    }
-                }
-            }
-            var all: [Result<[ImageInfo], StoreError>] = []
-            for await result in tasks { all.append(result) }
-            return all
+        try await cluster.run { c throws(StoreError) in
+            try Self.infos(c, Self.images(c).filter { !$0.name.hasPrefix(Self.partialPrefix) })
         }
-        var images: [ImageInfo] = []
-        for result in results { images += try result.get() }
-        return images
     }
 
     public func stat(_ name: String) async throws(StoreError) -> ImageInfo {
         try ImageName.validate(name)
         guard !name.hasPrefix(Self.partialPrefix) else { throw .notFound(image: name) }
-        return try await cluster.run { c throws(StoreError) in try Self.info(c, name) }
+        return try await cluster.run { c throws(StoreError) in
+            var id = [CChar](repeating: 0, count: 128)
+            let rc = storefs_image_id(c.ioctx, name, &id, id.count)
+            if rc == -ENOENT { throw .notFound(image: name) }
+            // Not a format-2 image as this knows it: open it.
+            guard rc > 0 else { return try Self.info(c, name) }
+            let found = try Self.infos(c, [(id: String(cString: id), name: name)])
+            guard let info = found.first else { throw .notFound(image: name) }
+            return info
+        }
     }
 
-    static func names(_ c: RBDCluster.Connection) throws(StoreError) -> [String] {
+    /// Every image of the pool: librbd's id and name.
+    static func images(_ c: RBDCluster.Connection) throws(StoreError) -> [(id: String, name: String)] {
         var count = 64
         while true {
             var specs = [rbd_image_spec_t](repeating: rbd_image_spec_t(), count: count)
             let rc = rbd_list2(c.ioctx, &specs, &count)
             if rc == -ERANGE { continue }  // count now says how many there are
             guard rc >= 0 else { throw RBDCluster.error(rc, image: "(pool)", "listing the pool") }
-            let names = specs.prefix(count).map { String(cString: $0.name) }
+            let images = specs.prefix(count).map { (id: String(cString: $0.id), name: String(cString: $0.name)) }
             rbd_image_spec_list_cleanup(&specs, count)
-            return names
+            return images
         }
     }
 
-    /// Size and time of one image: librbd has no listing with sizes, so each is opened read-only
-    /// (header only, no data read).
+    /// Size and time of images from their header objects, all read at once (see the shim); an image
+    /// whose header is not what this knows is opened instead, one removed meanwhile is left out.
+    static func infos(_ c: RBDCluster.Connection, _ images: [(id: String, name: String)]) throws(StoreError) -> [ImageInfo] {
+        guard !images.isEmpty else { return [] }
+        let n = images.count
+        var sizes = [UInt64](repeating: 0, count: n), seconds = [UInt32](repeating: 0, count: n)
+        var nanoseconds = [UInt32](repeating: 0, count: n), results = [Int32](repeating: 0, count: n)
+        var mtimes = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
+        let ids = images.map { strdup($0.id) }
+        defer { ids.forEach { free($0) } }
+        ids.map { UnsafePointer($0) }.withUnsafeBufferPointer { idPointers in
+            storefs_read_headers(c.ioctx, idPointers.baseAddress, n, mtimeKey, &sizes, &seconds, &nanoseconds, &mtimes, &results)
+        }
+        defer { mtimes.forEach { free($0) } }
+        var infos: [ImageInfo] = []
+        for k in 0..<n {
+            switch results[k] {
+            case 0:
+                let time = mtimes[k].flatMap { RBDImage.parseTime(String(cString: $0)) }
+                    ?? Timestamp(seconds: Int64(seconds[k]), nanoseconds: Int32(nanoseconds[k]))
+                infos.append(ImageInfo(name: images[k].name, size: sizes[k], modificationTime: time))
+            case -ENOENT:
+                continue  // removed meanwhile
+            default:
+                do throws(StoreError) { infos.append(try info(c, images[k].name)) } catch {
+                    if case .notFound = error { continue }
+                    throw error
+                }
+            }
+        }
+        return infos
+    }
+
+    /// Size and time of one image by opening it (read-only, header only): for what the header
+    /// reading does not know.
     static func info(_ c: RBDCluster.Connection, _ name: String) throws(StoreError) -> ImageInfo {
         let image = try RBDImage(c, name, readOnly: true)
         return ImageInfo(name: name, size: try image.size(), modificationTime: image.modificationTime())
@@ -238,7 +251,7 @@ public final class RBDStore: Store {
     static func cleanLeftovers(_ cluster: RBDCluster, logger: Logger, store: String) async {
         do {
             try await cluster.run { c throws(StoreError) in
-                for name in try names(c) where name.hasPrefix(partialPrefix) {
+                for name in try images(c).map(\.name) where name.hasPrefix(partialPrefix) {
                     let age = (try? RBDImage(c, name, readOnly: true).modificationTime()).map { Date().timeIntervalSince($0.date) } ?? .infinity
                     if age > leftoverAge {
                         do throws(StoreError) {
@@ -293,15 +306,17 @@ final class RBDImage: @unchecked Sendable {
 
     /// The time set by utimens if any, else librbd's modify timestamp.
     func modificationTime() -> Timestamp {
-        if let text = metadata(RBDStore.mtimeKey) {
-            let parts = text.split(separator: ".")
-            if parts.count == 2, let seconds = Int64(parts[0]), let nanoseconds = Int32(parts[1]) {
-                return Timestamp(seconds: seconds, nanoseconds: nanoseconds)
-            }
-        }
+        if let time = metadata(RBDStore.mtimeKey).flatMap(Self.parseTime) { return time }
         var time = timespec()
         _ = rbd_get_modify_timestamp(handle, &time)
         return Timestamp(time)
+    }
+
+    /// A time as utimens stored it: "seconds.nanoseconds".
+    static func parseTime(_ text: String) -> Timestamp? {
+        let parts = text.split(separator: ".")
+        guard parts.count == 2, let seconds = Int64(parts[0]), let nanoseconds = Int32(parts[1]) else { return nil }
+        return Timestamp(seconds: seconds, nanoseconds: nanoseconds)
     }
 
     /// "pool/image" of every clone of `snap`.
