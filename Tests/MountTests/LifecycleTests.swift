@@ -36,14 +36,8 @@ extension MountSuite { @Suite struct LifecycleTests {
     @Test func killDuringALargeCopyLeavesNoPartialImage() throws {
         let demo = Demo()
         try demo.mount()
-        let pid = try #require(demo.process).pid
-        let copy = try #require(Child(["/bin/dd", "if=/dev/zero", "of=\(demo.path("cheap", "img-big"))", "bs=1M", "count=4096"],
-                                      output: demo.dir + "/dd"))
-        // Wait until a good part of the data went through the daemon, then kill it.
-        _ = waitUntil(seconds: 20) { sh("grep -s wchar /proc/\(copy.pid)/io | awk '{print $2}'").out
-            .trimmingCharacters(in: .whitespacesAndNewlines).count >= 9 }  // ≥ 100 MB written
-        kill(pid, SIGKILL)
-        #expect(copy.wait() != 0)
+        // Killed once a good part of the data went through the daemon.
+        #expect(try killDaemon(demo, duringCopyFrom: "/dev/zero", to: demo.path("cheap", "img-big"), count: 4096, after: 100_000_000) != 0)
         demo.unmount()
         #expect(sh("ls -A \(demo.datadir("cheap"))").out == "")
         try demo.mount()

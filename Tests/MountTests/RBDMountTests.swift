@@ -132,13 +132,7 @@ extension MountSuite {
             defer { ceph.removePool(pool) }
             let demo = Demo(rbd: "rbd_store_pool = \(pool)\nrbd_store_ceph_conf = \(ceph.conf)\nrbd_store_chunk_size = 1")
             try demo.mount()
-            let pid = try #require(demo.process).pid
-            let copy = try #require(Child(["/bin/dd", "if=/dev/urandom", "of=\(demo.path("ceph", "img-k"))", "bs=1M", "count=1024"],
-                                          output: demo.dir + "/dd"))
-            _ = waitUntil(seconds: 30) { sh("grep -s wchar /proc/\(copy.pid)/io | awk '{print $2}'").out
-                .trimmingCharacters(in: .whitespacesAndNewlines).count >= 8 }  // ≥ 10 MB written
-            kill(pid, SIGKILL)
-            #expect(copy.wait() != 0)
+            #expect(try killDaemon(demo, duringCopyFrom: "/dev/urandom", to: demo.path("ceph", "img-k"), count: 1024, after: 10_000_000) != 0)
             demo.unmount()
             let left = ceph.rbd("ls \(pool)").out
             #expect(!left.split(separator: "\n").contains("img-k"), "\(left)")

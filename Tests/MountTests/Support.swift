@@ -149,3 +149,15 @@ final class Demo: @unchecked Sendable {
 /// Every mount test runs one after the other (Swift Testing runs suites in parallel otherwise):
 /// two cores, large copies and kill -9 do not mix well.
 @Suite(.serialized) enum MountSuite {}
+
+/// Copies `count` MiB from `source` to `path` with dd and kills the daemon (SIGKILL) once at least
+/// `bytes` went through it; returns dd's exit status (it fails: the mount went away under it).
+func killDaemon(_ demo: Demo, duringCopyFrom source: String, to path: String, count: Int, after bytes: Int) throws -> Int32 {
+    let pid = try #require(demo.process).pid
+    let copy = try #require(Child(["/bin/dd", "if=\(source)", "of=\(path)", "bs=1M", "count=\(count)"], output: demo.dir + "/dd"))
+    _ = waitUntil(seconds: 30) {
+        (Int(sh("grep -s wchar /proc/\(copy.pid)/io | awk '{print $2}'").out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= bytes
+    }
+    kill(pid, SIGKILL)
+    return copy.wait()
+}

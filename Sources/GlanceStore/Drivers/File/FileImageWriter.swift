@@ -106,7 +106,7 @@ final class FileImageWriter: ImageWriter {
     }
 
     private static func flushChunk(_ chunk: UnsafeRawBufferPointer, state s: inout State) throws(StoreError) {
-        if !isAllZero(chunk) { try writeAll(s.fd, chunk, at: s.written) }
+        if !Zeros.only(chunk) { try writeAll(s.fd, chunk, at: s.written) }
         s.written += UInt64(chunk.count)
     }
 
@@ -138,18 +138,6 @@ final class FileImageWriter: ImageWriter {
             }
         }
         if let error = failure.withLock({ $0 }) { throw error }
-    }
-
-    static func isAllZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        var words = bytes.count / 8
-        var p = bytes.baseAddress!
-        while words > 0 {
-            if p.loadUnaligned(as: UInt64.self) != 0 { return false }
-            p += 8
-            words -= 1
-        }
-        for i in (bytes.count & ~7)..<bytes.count where bytes[i] != 0 { return false }
-        return true
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(StoreError) {

@@ -15,8 +15,9 @@ actor RBDImageWriter: ImageWriter {
     private var written: UInt64 = 0
     private var allocated: UInt64
     private var growStep: UInt64
-    private var inflight: [(Task<Void, any Error>, Int)] = []
-    private var inflightBytes = 0
+    /// Writes (and their hashing) not yet known to be done, with their sizes.
+    private var inflight: [(task: Task<Void, any Error>, size: Int)] = []
+    private var inflightBytes: Int { inflight.reduce(0) { $0 + $1.size } }
     private let checksums = ChecksumPipeline()
     private var finished = false
     private var digests = (checksum: "", multihash: "")
@@ -64,9 +65,7 @@ actor RBDImageWriter: ImageWriter {
         written += UInt64(bytes.count)
         try await grow(to: written)
         while inflightBytes + bytes.count > Self.bytesInFlight, !inflight.isEmpty {
-            let (oldest, size) = inflight.removeFirst()
-            inflightBytes -= size
-            try await Self.wait(oldest, name)
+            try await Self.wait(inflight.removeFirst().task, name)
         }
         guard let image else { return }
         let name = self.name
@@ -87,7 +86,6 @@ actor RBDImageWriter: ImageWriter {
             }
             await hashed.completion()
         }, bytes.count))
-        inflightBytes += bytes.count
     }
 
     /// Thin provisioning: the parts of a piece, cut at object boundaries, that are not all zero.
@@ -100,7 +98,7 @@ actor RBDImageWriter: ImageWriter {
             while start < raw.count {
                 let toBoundary = objectSize - Int(((offset + UInt64(start)) % UInt64(objectSize)))
                 let end = min(raw.count, start + toBoundary)
-                if !FileImageWriter.isAllZero(UnsafeRawBufferPointer(rebasing: raw[start..<end])) {
+                if !Zeros.only(UnsafeRawBufferPointer(rebasing: raw[start..<end])) {
                     if let last = ranges.last, last.upperBound == start { ranges[ranges.count - 1] = last.lowerBound..<end }
                     else { ranges.append(start..<end) }
                 }
@@ -157,7 +155,6 @@ actor RBDImageWriter: ImageWriter {
     private func completeData() async throws(StoreError) {
         for (task, _) in inflight { try await Self.wait(task, name) }
         inflight = []
-        inflightBytes = 0
         guard let image else { return }
         if allocated != written { try await resize(image, to: written) }
         let name = self.name
@@ -189,7 +186,6 @@ actor RBDImageWriter: ImageWriter {
         finished = true
         for (task, _) in inflight { _ = await task.result }
         inflight = []
-        inflightBytes = 0
         image = nil
         let temporary = temporaryName
         do {

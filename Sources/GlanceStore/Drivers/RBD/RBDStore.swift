@@ -154,7 +154,11 @@ public final class RBDStore: Store {
         try ImageName.validate(newName)
         guard !newName.hasPrefix(Self.partialPrefix), !name.hasPrefix(Self.partialPrefix) else { throw .invalidImageName(newName) }
         try await cluster.run { c throws(StoreError) in
-            if replacing, (try? Self.info(c, newName)) != nil { try Self.remove(c, newName) }
+            if replacing {
+                do throws(StoreError) { try Self.remove(c, newName) } catch {
+                    guard case .notFound = error else { throw error }
+                }
+            }
             let rc = rbd_rename(c.ioctx, name, newName)
             guard rc == 0 else { throw RBDCluster.error(rc, image: rc == -EEXIST ? newName : name, "renaming") }
         }
@@ -167,7 +171,7 @@ public final class RBDStore: Store {
 
     /// As Glance's `_delete_image`: unprotect and remove `snap` (clones of it: in use), then the image.
     static func remove(_ c: RBDCluster.Connection, _ name: String) throws(StoreError) {
-        do {
+        do {  // the image is closed at the end of this scope: an open image makes rbd_remove EBUSY
             let image = try RBDImage(c, name, readOnly: false)
             var exists = false
             _ = rbd_snap_exists(image.handle, snapshot, &exists)
@@ -261,7 +265,7 @@ public final class RBDStore: Store {
                             logger.warning("cannot remove the leftover of an interrupted write", metadata: ["store": "\(store)", "image": "\(name)", "error": "\(error)"])
                         }
                     } else {
-                        logger.notice("an image is being written (or was, under a minute ago)", metadata: ["store": "\(store)", "image": "\(name)"])
+                        logger.notice("an image is being written (or was, within the last hour)", metadata: ["store": "\(store)", "image": "\(name)"])
                     }
                 }
             }
