@@ -11,6 +11,8 @@ public struct StoreDefinition: Sendable {
     public let file: FileStoreSettings?
     /// The http store's resolved options (http stores only).
     public var http: HTTPStoreSettings? = nil
+    /// The swift store's resolved options (swift stores only).
+    public var swift: SwiftStoreSettings? = nil
 }
 
 /// A configuration that passed validation: the enabled stores in config order, the reserved stores
@@ -166,6 +168,9 @@ public struct GlanceConfiguration: Sendable {
                                          section: section, file: file)
         if type == .http {
             definition.http = HTTPStoreSettings.resolve(section: section, storeID: id, declaredAt: declaredAt, diagnostics: &d)
+        }
+        if type == .swift {
+            definition.swift = SwiftStoreSettings.resolve(section: section, storeID: id, declaredAt: declaredAt, diagnostics: &d)
         }
         return definition
     }

@@ -17,6 +17,7 @@ public final class StoreRegistry: Sendable {
         .file: { definition, logger throws(StoreError) in try FileStore(definition: definition, logger: logger) },
         .http: { definition, logger throws(StoreError) in try HTTPStore(definition: definition, logger: logger) },
         .rbd: { definition, logger throws(StoreError) in try RBDStore(definition: definition, logger: logger) },
+        .swift: { definition, logger throws(StoreError) in try SwiftStore(definition: definition, logger: logger) },
     ]
 
     public init(configuration: GlanceConfiguration, logger: Logger) throws(StoreError) {

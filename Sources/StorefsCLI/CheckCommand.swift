@@ -48,6 +48,7 @@ extension StorefsCLI {
     private static func detail(_ store: StoreDefinition) -> String {
         if let http = store.http { return http.indexURLs.map { URLText.redacted($0) }.joined(separator: ", ") }
         if store.type == .rbd { return RBDStore.summary(store) }
+        if store.type == .swift { return SwiftStore.summary(store) }
         guard let file = store.file else { return "" }
         return file.directories.map { file.usesDatadirs ? "\($0.path):\($0.priority)" : $0.path }.joined(separator: ", ")
     }

@@ -31,6 +31,8 @@ public enum SwiftOptions {
     public static let key = Option<String?>.string("swift_store_key", secret: true)
     public static let configFile = Option<String?>.string("swift_store_config_file")
     public static let uploadBufferDir = Option<String?>.string("swift_upload_buffer_dir")
+    /// glance-storefs: seconds to connect, or to wait for data, before a try fails.
+    public static let timeout = HTTPOptions.timeout
 
     public static let all: [AnyOption] = [
         authInsecure.erased, cacert.erased, region.erased, endpoint.erased, endpointType.erased,
@@ -38,6 +40,6 @@ public enum SwiftOptions {
         createContainerOnPut.erased, multiTenant.erased, multipleContainersSeed.erased, adminTenants.erased,
         sslCompression.erased, retryGetCount.erased, expireSoonInterval.erased, useTrusts.erased,
         bufferOnUpload.erased, defaultReference.erased, authVersion.erased, authAddress.erased, user.erased,
-        key.erased, configFile.erased, uploadBufferDir.erased,
+        key.erased, configFile.erased, uploadBufferDir.erased, timeout.erased,
     ]
 }

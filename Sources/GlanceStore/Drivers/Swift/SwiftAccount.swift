@@ -1,0 +1,157 @@
+import AsyncHTTPClient
+import Foundation
+import GlanceConfig
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Synchronization
+
+/// The Swift account a store lives in, over HTTP: every request carries the current token; a 401
+/// renews it once for everyone and the request is made again; refused or reset connections and
+/// 5xx answers are tried three times with backoff; a timeout fails at once (a hung proxy costs one
+/// timeout, not three). TLS only as Glance's options say (`swift_store_auth_insecure`, `_cacert`).
+final class SwiftAccount: Sendable {
+    let settings: SwiftStoreSettings
+    let auth: SwiftAuth
+    let client: HTTPClient
+    let logger: Logger
+    static let tries = 3
+
+    /// Clients live as long as the process (a mount): AsyncHTTPClient insists on an explicit
+    /// shutdown otherwise, and a store is never closed before exit.
+    private static let keepAlive = Mutex<[HTTPClient]>([])
+
+    init(settings: SwiftStoreSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        var configuration = HTTPClient.Configuration()
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if settings.insecure {
+            tls.certificateVerification = .none
+        } else if let ca = settings.caCertificate {
+            tls.trustRoots = .file(ca)
+        }
+        configuration.tlsConfiguration = tls
+        configuration.redirectConfiguration = .disallow
+        let timeout = Int64(settings.timeout * 1000)
+        configuration.timeout = .init(connect: .milliseconds(timeout), read: .milliseconds(timeout))
+        configuration.decompression = .disabled
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        Self.keepAlive.withLock { $0.append(client) }
+        self.client = client
+        auth = SwiftAuth(settings: settings, client: client)
+    }
+
+    struct Reply: Sendable {
+        let status: Int
+        let headers: HTTPHeaders
+        let data: ImageBytes
+        var ok: Bool { (200..<300).contains(status) }
+        func header(_ name: String) -> String? { headers.first(name: name) }
+    }
+
+    /// A request on `path` (`container` or `container/object`, already encoded) below the storage URL.
+    func request(_ method: HTTPMethod, _ path: String, query: String? = nil, headers: [(String, String)] = [],
+                 body: ByteBuffer? = nil, range: ClosedRange<UInt64>? = nil, maxBody: Int = 64 << 20) async throws(StoreError) -> Reply {
+        var lastError = StoreError.remoteServiceUnavailable("\(method) \(path)")
+        var renewed = false
+        var attempt = 0
+        while attempt < Self.tries {
+            if attempt > 0 { try? await Task.sleep(nanoseconds: UInt64(200_000_000) << UInt64(attempt - 1)) }
+            if Task.isCancelled { throw .backend("cancelled") }
+            attempt += 1
+            let session = try await auth.session()
+            var request = HTTPClientRequest(url: Self.url(session.storageURL, path, query))
+            request.method = method
+            request.headers.add(name: "X-Auth-Token", value: session.token)
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            if let range { request.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound)") }
+            if let body { request.body = .bytes(body) } else if method == .PUT { request.headers.add(name: "Content-Length", value: "0") }
+            do throws(StoreError) {
+                let reply = try await execute(request, method: method, path: path, maxBody: maxBody)
+                if reply.status == 401 && !renewed {
+                    // The token expired or was revoked: one new token, then the same request again.
+                    renewed = true
+                    attempt -= 1
+                    _ = try await auth.renew(replacing: session)
+                    continue
+                }
+                if reply.status >= 500 {
+                    lastError = .remoteServiceUnavailable("\(method) \(path): HTTP \(reply.status)")
+                    continue
+                }
+                return reply
+            } catch {
+                lastError = error
+                guard case .remoteServiceUnavailable = error else { throw error }
+            }
+        }
+        logger.error("swift request failed", metadata: ["request": "\(method) \(path)", "error": "\(lastError)"])
+        throw lastError
+    }
+
+    /// A PUT whose body is sent as it is produced (chunked unless `length` is known). Not retried:
+    /// the body is gone once sent. A token about to expire is renewed before it starts.
+    func upload(_ path: String, headers: [(String, String)], body: BodyChannel, length: Int? = nil) async throws(StoreError) -> Reply {
+        let session = try await auth.session()
+        var request = HTTPClientRequest(url: Self.url(session.storageURL, path, nil))
+        request.method = .PUT
+        request.headers.add(name: "X-Auth-Token", value: session.token)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .stream(body, length: length.map { .known(Int64($0)) } ?? .unknown)
+        do throws(StoreError) {
+            let reply = try await execute(request, method: .PUT, path: path, maxBody: 1 << 20, deadline: .hours(24))
+            body.close()
+            if reply.status == 401 { _ = try? await auth.renew(replacing: session) }
+            return reply
+        } catch {
+            body.close(error)
+            throw error
+        }
+    }
+
+    private func execute(_ request: HTTPClientRequest, method: HTTPMethod, path: String, maxBody: Int,
+                         deadline: TimeAmount? = nil) async throws(StoreError) -> Reply {
+        do {
+            let response = try await client.execute(request, timeout: deadline ?? .milliseconds(Int64(settings.timeout * 2000)))
+            var data = ImageBytes()
+            if method != .HEAD {
+                var received = 0
+                for try await buffer in response.body {
+                    received += buffer.readableBytes
+                    if received > maxBody { throw StoreError.backend("\(method) \(path): answer larger than \(maxBody) bytes") }
+                    data.buffers.append(buffer)
+                }
+            }
+            return Reply(status: Int(response.status.code), headers: response.headers, data: data)
+        } catch {
+            throw Self.map(error, what: "\(method) \(path)")
+        }
+    }
+
+    static func map(_ error: any Error, what: String) -> StoreError {
+        if let error = error as? StoreError { return error }
+        if let error = error as? HTTPClientError {
+            if [.connectTimeout, .readTimeout, .deadlineExceeded, .writeTimeout, .tlsHandshakeTimeout].contains(error) {
+                return .timedOut("\(what): \(error)")
+            }
+            if error == .cancelled { return .backend("\(what): cancelled") }
+        }
+        if error is NIOSSLError { return .remoteServiceUnavailable("\(what): TLS: \(error)") }
+        return .remoteServiceUnavailable("\(what): \(error)")
+    }
+
+    static func url(_ storage: String, _ path: String, _ query: String?) -> String {
+        (storage.hasSuffix("/") ? String(storage.dropLast()) : storage) + "/" + path + (query.map { "?" + $0 } ?? "")
+    }
+
+    /// One path segment or query value, percent-encoded (names are file names: any byte but '/').
+    static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
+    }
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+    static func objectPath(_ container: String, _ object: String) -> String { encode(container) + "/" + encode(object) }
+}

@@ -1,0 +1,184 @@
+import AsyncHTTPClient
+import Foundation
+import GlanceConfig
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// A token and the storage URL it is for.
+struct SwiftSession: Sendable, Equatable {
+    let token: String
+    let storageURL: String
+    /// When the token stops working, when the auth service said so.
+    let expires: ContinuousClock.Instant?
+}
+
+/// Authentication as swiftclient does it for Glance: v1 (tempauth/swauth: GET with X-Auth-User and
+/// X-Auth-Key), v2 and v3 (Keystone password, the storage URL from the catalog by service type,
+/// region and endpoint type, unless `swift_store_endpoint` names it). One token at a time, shared by
+/// every request; renewed once for everyone when a request gets 401 or when it is about to expire.
+final class SwiftAuth: Sendable {
+    let settings: SwiftStoreSettings
+    private let client: HTTPClient
+    private let state = Mutex<State>(State())
+
+    private struct State {
+        var session: SwiftSession?
+        var renewing: Task<SwiftSession, any Error>?
+    }
+
+    /// Glance's `swift_store_expire_soon_interval`: a token this close to expiry is renewed first.
+    static let expireSoon: Duration = .seconds(60)
+
+    init(settings: SwiftStoreSettings, client: HTTPClient) {
+        self.settings = settings
+        self.client = client
+    }
+
+    /// The current session, authenticating first when there is none or it is about to expire.
+    func session() async throws(StoreError) -> SwiftSession {
+        let current = state.withLock { $0.session }
+        if let current, current.expires.map({ $0 - ContinuousClock.now > Self.expireSoon }) ?? true { return current }
+        return try await renew(replacing: current)
+    }
+
+    /// A new session, unless another caller already replaced `stale` (then that one).
+    func renew(replacing stale: SwiftSession?) async throws(StoreError) -> SwiftSession {
+        let task: Task<SwiftSession, any Error> = state.withLock { s in
+            if let session = s.session, session != stale { return Task { session } }
+            if let renewing = s.renewing { return renewing }
+            let task = Task { try await self.authenticate() }
+            s.renewing = task
+            return task
+        }
+        do {
+            let session = try await task.value
+            state.withLock { s in
+                if s.renewing == task { s.renewing = nil }
+                s.session = session
+            }
+            return session
+        } catch {
+            state.withLock { s in if s.renewing == task { s.renewing = nil } }
+            throw (error as? StoreError) ?? .remoteServiceUnavailable("authenticating at \(settings.credentials.authAddress): \(error)")
+        }
+    }
+
+    private func authenticate() async throws(StoreError) -> SwiftSession {
+        let c = settings.credentials
+        switch c.authVersion {
+        case "1": return try await authenticateV1(c)
+        case "2": return try await authenticateV2(c)
+        default: return try await authenticateV3(c)
+        }
+    }
+
+    private func authenticateV1(_ c: SwiftCredentials) async throws(StoreError) -> SwiftSession {
+        var request = HTTPClientRequest(url: c.authAddress)
+        request.headers.add(name: "X-Auth-User", value: c.user)
+        request.headers.add(name: "X-Auth-Key", value: c.key)
+        let (status, headers, _) = try await send(request)
+        guard (200..<300).contains(status), let token = headers.first(name: "X-Auth-Token"),
+              let url = headers.first(name: "X-Storage-Url") else {
+            throw Self.failure(status, c)
+        }
+        let expires = headers.first(name: "X-Auth-Token-Expires").flatMap(Double.init).map {
+            ContinuousClock.now + .milliseconds(Int64($0 * 1000))
+        }
+        return SwiftSession(token: token, storageURL: settings.endpoint ?? url, expires: expires)
+    }
+
+    private func authenticateV2(_ c: SwiftCredentials) async throws(StoreError) -> SwiftSession {
+        let (project, user) = Self.split(c.user)
+        let body: [String: Any] = ["auth": ["tenantName": project, "passwordCredentials": ["username": user, "password": c.key]]]
+        let (status, _, data) = try await post(Self.join(c.authAddress, "tokens"), body)
+        guard status == 200, let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let access = json["access"] as? [String: Any], let token = access["token"] as? [String: Any],
+              let id = token["id"] as? String else { throw Self.failure(status, c) }
+        let catalog = (access["serviceCatalog"] as? [[String: Any]]) ?? []
+        let type = settings.endpointType
+        let url = try self.endpoint(in: catalog) { endpoint in
+            (endpoint[type] as? String, endpoint["region"] as? String)
+        }
+        return SwiftSession(token: id, storageURL: url, expires: Self.expiry(token["expires"] as? String))
+    }
+
+    private func authenticateV3(_ c: SwiftCredentials) async throws(StoreError) -> SwiftSession {
+        let (project, user) = Self.split(c.user)
+        func domain(id: String?, name: String?) -> [String: String] { id.map { ["id": $0] } ?? ["name": name ?? "default"] }
+        let body: [String: Any] = ["auth": [
+            "identity": ["methods": ["password"], "password": ["user": [
+                "name": user, "password": c.key, "domain": domain(id: c.userDomainID, name: c.userDomainName)]]],
+            "scope": ["project": ["name": project, "domain": domain(id: c.projectDomainID, name: c.projectDomainName)]],
+        ]]
+        let (status, headers, data) = try await post(Self.join(c.authAddress, "auth/tokens"), body)
+        guard (200..<300).contains(status), let id = headers.first(name: "X-Subject-Token"),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let token = json["token"] as? [String: Any] else { throw Self.failure(status, c) }
+        let interface = settings.endpointType.replacingOccurrences(of: "URL", with: "")  // publicURL -> public
+        let url = try self.endpoint(in: (token["catalog"] as? [[String: Any]]) ?? []) { endpoint in
+            endpoint["interface"] as? String == interface
+                ? (endpoint["url"] as? String, (endpoint["region_id"] as? String) ?? (endpoint["region"] as? String)) : (nil, nil)
+        }
+        return SwiftSession(token: id, storageURL: url, expires: Self.expiry(token["expires_at"] as? String))
+    }
+
+    /// The object-store endpoint of a Keystone catalog, as swiftclient picks it.
+    private func endpoint(in catalog: [[String: Any]],
+                          _ urlAndRegion: ([String: Any]) -> (String?, String?)) throws(StoreError) -> String {
+        if let configured = settings.endpoint { return configured }
+        for service in catalog where service["type"] as? String == settings.serviceType {
+            for endpoint in (service["endpoints"] as? [[String: Any]]) ?? [] {
+                let (url, region) = urlAndRegion(endpoint)
+                if let url, settings.region == nil || settings.region == region { return url }
+            }
+        }
+        throw .badStoreConfiguration(store: "swift", reason:
+            "the catalog of \(settings.credentials.authAddress) has no \(settings.endpointType) endpoint of type \(settings.serviceType)"
+            + (settings.region.map { " in region \($0)" } ?? ""))
+    }
+
+    private func post(_ url: String, _ body: [String: Any]) async throws(StoreError) -> (Int, HTTPHeaders, Data) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        let data = (try? JSONSerialization.data(withJSONObject: body)) ?? Data()
+        request.body = .bytes(ByteBuffer(bytes: data))
+        return try await send(request)
+    }
+
+    private func send(_ request: HTTPClientRequest) async throws(StoreError) -> (Int, HTTPHeaders, Data) {
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeout * 2000)))
+            let body = try await response.body.collect(upTo: 16 << 20)
+            return (Int(response.status.code), response.headers, Data(body.readableBytesView))
+        } catch {
+            throw SwiftAccount.map(error, what: "authenticating at \(settings.credentials.authAddress)")
+        }
+    }
+
+    private static func failure(_ status: Int, _ c: SwiftCredentials) -> StoreError {
+        if status == 401 || status == 403 {
+            return .forbidden("authentication of \(c.user) at \(c.authAddress) refused (HTTP \(status)): check the user and key")
+        }
+        return .remoteServiceUnavailable("authenticating at \(c.authAddress): HTTP \(status)")
+    }
+
+    static func split(_ user: String) -> (project: String, user: String) {
+        guard let colon = user.firstIndex(of: ":") else { return ("", user) }
+        return (String(user[..<colon]), String(user[user.index(after: colon)...]))
+    }
+
+    static func join(_ base: String, _ path: String) -> String {
+        (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/" + path
+    }
+
+    /// Keystone's ISO 8601 expiry, as a point on the monotonic clock.
+    static func expiry(_ text: String?) -> ContinuousClock.Instant? {
+        guard let text else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text) else { return nil }
+        return ContinuousClock.now + .milliseconds(Int64(date.timeIntervalSinceNow * 1000))
+    }
+}

@@ -1,0 +1,377 @@
+import Foundation
+import GlanceConfig
+import Logging
+import NIOCore
+import Synchronization
+
+/// Glance's single-tenant swift store (`gs/_drivers/swift/store.py`): object `<image id>` in
+/// `swift_store_container` (or `<container>_<first N chars of the id>` with a seed); images of
+/// `large_object_size` or more, or of unknown size, as DLO segments `<id>-00001`... and a 0-byte
+/// manifest with `X-Object-Manifest: <container>/<id>-` written last.
+public final class SwiftStore: Store {
+    public let id: String
+    public let type = StoreType.swift
+    public let capabilities: Capabilities = [.readRandom, .writeAccess, .rename, .setModificationTime, .capacity]
+    let settings: SwiftStoreSettings
+    let account: SwiftAccount
+    let logger: Logger
+    /// The last complete listing, served to lookups while fresh (an `ls -l` looks up every name).
+    private let cache = Mutex<(at: ContinuousClock.Instant, images: [String: ImageInfo])?>(nil)
+    /// X-Object-Meta-Mtime learned by HEAD (listings do not show it), by name and ETag.
+    private let metaMtimes = Mutex<[String: (etag: String, time: Timestamp)]>([:])
+    /// Containers known to exist (checked or created before a first write).
+    private let knownContainers = Mutex<Set<String>>([])
+
+    static let freshness: Duration = .seconds(2)
+    static let pageSize = 10_000
+    /// Requests in flight at once when deleting or copying segments.
+    static let parallelRequests = 8
+
+    public init(definition: StoreDefinition, logger: Logger) throws(StoreError) {
+        guard let settings = definition.swift else {
+            throw .badStoreConfiguration(store: definition.id, reason: "not a swift store")
+        }
+        id = definition.id
+        self.settings = settings
+        self.logger = logger
+        account = SwiftAccount(settings: settings, logger: logger)
+    }
+
+    /// One line for `check`: where the images are and as whom (never the key).
+    public static func summary(_ definition: StoreDefinition) -> String {
+        guard let s = definition.swift else { return "" }
+        let containers = s.containerSeed == 0 ? "container \(s.container)" : "containers \(s.container)_<first \(s.containerSeed) chars of the id>"
+        return "\(containers) as \(s.credentials)" + (s.usesConfigFile ? " (reference \(s.reference))" : "")
+            + ", DLO from \(s.largeObjectSize) bytes in \(s.largeObjectChunkSize)-byte segments"
+    }
+
+    /// Glance's `get_container_name`.
+    func container(for image: String) -> String {
+        let seed = settings.containerSeed
+        guard seed > 0 else { return settings.container }
+        let id = image.lowercased()
+        let dashes = id.prefix(seed).filter { $0 == "-" }.count
+        return settings.container + "_" + id.prefix(seed + dashes)
+    }
+
+    // MARK: Listing
+
+    public func list() async throws(StoreError) -> [ImageInfo] {
+        var images: [ImageInfo] = []
+        for container in try await containers() {
+            let remembered = metaMtimes.withLock { $0 }
+            let found = SwiftListing.images(try await listing(container)) { name, hash in
+                remembered[name].flatMap { $0.etag == hash ? $0.time : nil }
+            }
+            images += found.filter { self.container(for: $0.name) == container }
+        }
+        let byName = Dictionary(images.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        cache.withLock { $0 = (.now, byName) }
+        return images
+    }
+
+    /// The store's containers: the one, or every seed container there is.
+    private func containers() async throws(StoreError) -> [String] {
+        guard settings.containerSeed > 0 else { return [settings.container] }
+        let prefix = settings.container + "_"
+        return try await pages(path: "", prefix: prefix).compactMap(\.name).filter { name in
+            let suffix = name.dropFirst(prefix.count)
+            return suffix.filter { $0 != "-" }.count == settings.containerSeed
+        }
+    }
+
+    /// A container's whole listing, page after page. A container not created yet is an empty store.
+    func listing(_ container: String, prefix: String? = nil) async throws(StoreError) -> [SwiftListing.Entry] {
+        try await pages(path: SwiftAccount.encode(container), prefix: prefix)
+    }
+
+    private func pages(path: String, prefix: String?) async throws(StoreError) -> [SwiftListing.Entry] {
+        var entries: [SwiftListing.Entry] = []
+        var marker: String?
+        while true {
+            var query = "format=json&limit=\(Self.pageSize)"
+            if let prefix { query += "&prefix=" + SwiftAccount.encode(prefix) }
+            if let marker { query += "&marker=" + SwiftAccount.encode(marker) }
+            let reply = try await account.request(.GET, path, query: query)
+            if reply.status == 404 { return [] }
+            if reply.status == 204 { return entries }
+            guard reply.ok else { throw Self.error(reply, "listing \(path.isEmpty ? "the account" : path)") }
+            let page: [SwiftListing.Entry]
+            do { page = try JSONDecoder().decode([SwiftListing.Entry].self, from: Data(reply.data.array)) } catch {
+                throw .backend("listing \(path): not a JSON listing: \(error)")
+            }
+            entries += page
+            guard page.count == Self.pageSize, let last = page.last?.name ?? page.last?.subdir else { return entries }
+            marker = last
+        }
+    }
+
+    public func stat(_ name: String) async throws(StoreError) -> ImageInfo {
+        try ImageName.validate(name)
+        if let (at, images) = cache.withLock({ $0 }), ContinuousClock.now - at < Self.freshness {
+            if let info = images[name] { return info }
+            throw .notFound(image: name)
+        }
+        let container = container(for: name)
+        let reply = try await account.request(.HEAD, SwiftAccount.objectPath(container, name))
+        if reply.status == 404 { throw .notFound(image: name) }
+        guard reply.ok else { throw Self.error(reply, "HEAD \(container)/\(name)") }
+        // A segment of a listed manifest is not an image of its own.
+        if let base = SwiftListing.segmentBase(name) {
+            let manifest = try await account.request(.HEAD, SwiftAccount.objectPath(container, String(base)))
+            if manifest.ok { throw .notFound(image: name) }
+        }
+        return info(name, reply)
+    }
+
+    /// Size and mtime from a HEAD: the mtime set through the mount, else X-Object-Meta-Mtime (as
+    /// swiftclient and rclone write it), else Last-Modified.
+    private func info(_ name: String, _ reply: SwiftAccount.Reply) -> ImageInfo {
+        var time = SwiftListing.mtime(contentType: reply.header("Content-Type"))
+        if time == nil, let meta = reply.header("X-Object-Meta-Mtime").flatMap(SwiftListing.parseTime) {
+            time = meta
+            if let etag = reply.header("Etag") { metaMtimes.withLock { $0[name] = (etag, meta) } }
+        }
+        let size = reply.header("Content-Length").flatMap { UInt64($0) } ?? 0
+        return ImageInfo(name: name, size: size, modificationTime: time
+                         ?? reply.header("Last-Modified").flatMap(HTTPDate.parse) ?? Timestamp(seconds: 0, nanoseconds: 0))
+    }
+
+    /// The store changed through this mount: the next lookup asks Swift.
+    func forget() { cache.withLock { $0 = nil } }
+
+    // MARK: Reading
+
+    public func openForReading(_ name: String) async throws(StoreError) -> any ImageReader {
+        let info = try await stat(name)
+        return SwiftImageReader(account: account, container: container(for: name), object: name, size: info.size)
+    }
+
+    // MARK: Writing
+
+    public func beginWrite(_ name: String, sizeHint: UInt64?) async throws(StoreError) -> any ImageWriter {
+        try ImageName.validate(name)
+        forget()
+        let exists: Bool
+        do throws(StoreError) { _ = try await stat(name); exists = true } catch {
+            guard case .notFound = error else { throw error }
+            exists = false
+        }
+        if exists { throw .duplicate(image: name) }
+        let container = container(for: name)
+        try await ensure(container)
+        return SwiftImageWriter(store: self, container: container, name: name, sizeHint: sizeHint)
+    }
+
+    /// Glance's `_create_container_if_missing`.
+    private func ensure(_ container: String) async throws(StoreError) {
+        if knownContainers.withLock({ $0.contains(container) }) { return }
+        let path = SwiftAccount.encode(container)
+        let head = try await account.request(.HEAD, path)
+        if head.status == 404 {
+            guard settings.createContainerOnPut else {
+                throw .backend("The container \(container) does not exist in Swift. Please set the swift_store_create_container_on_put option to add container to Swift automatically.")
+            }
+            logger.info("creating swift container", metadata: ["store": "\(id)", "container": "\(container)"])
+            let put = try await account.request(.PUT, path)
+            guard put.ok else { throw Self.error(put, "creating container \(container)") }
+        } else if !head.ok {
+            throw Self.error(head, "HEAD \(container)")
+        }
+        _ = knownContainers.withLock { $0.insert(container) }
+    }
+
+    // MARK: Deleting
+
+    public func delete(_ name: String) async throws(StoreError) {
+        try ImageName.validate(name)
+        forget()
+        try await remove(container(for: name), name)
+    }
+
+    /// As Glance's `delete`: an SLO with `multipart-manifest=delete`; a DLO's segments, then its manifest.
+    func remove(_ container: String, _ name: String) async throws(StoreError) {
+        let path = SwiftAccount.objectPath(container, name)
+        let head = try await account.request(.HEAD, path)
+        if head.status == 404 { throw .notFound(image: name) }
+        guard head.ok else { throw Self.error(head, "HEAD \(container)/\(name)") }
+        if head.header("X-Static-Large-Object")?.lowercased() == "true" {
+            let reply = try await account.request(.DELETE, path, query: "multipart-manifest=delete")
+            guard reply.ok || reply.status == 404 else { throw Self.error(reply, "deleting \(container)/\(name)") }
+            return
+        }
+        if let manifest = head.header("X-Object-Manifest") {
+            let value = manifest.removingPercentEncoding ?? manifest
+            if let slash = value.firstIndex(of: "/") {
+                let segmentContainer = String(value[..<slash]), prefix = String(value[value.index(after: slash)...])
+                let names = try await listing(segmentContainer, prefix: prefix).compactMap(\.name)
+                try await deleteObjects(segmentContainer, names)
+            }
+        }
+        let reply = try await account.request(.DELETE, path)
+        if reply.status == 404 { throw .notFound(image: name) }
+        guard reply.ok else { throw Self.error(reply, "deleting \(container)/\(name)") }
+    }
+
+    /// Several at once; one already gone is fine.
+    func deleteObjects(_ container: String, _ names: [String]) async throws(StoreError) {
+        try await forEach(names) { name throws(StoreError) in
+            let reply = try await self.account.request(.DELETE, SwiftAccount.objectPath(container, name))
+            guard reply.ok || reply.status == 404 else { throw Self.error(reply, "deleting \(container)/\(name)") }
+        }
+    }
+
+    /// `body` for every element, `parallelRequests` at a time; the first error is thrown once all ended.
+    func forEach<T: Sendable>(_ items: [T], _ body: @escaping @Sendable (T) async throws(StoreError) -> Void) async throws(StoreError) {
+        let failure = await withTaskGroup(of: StoreError?.self) { group -> StoreError? in
+            var next = 0, failure: StoreError?
+            func start() {
+                guard next < items.count else { return }
+                let item = items[next]
+                next += 1
+                group.addTask { do throws(StoreError) { try await body(item); return nil } catch { return error } }
+            }
+            for _ in 0..<Self.parallelRequests { start() }
+            while let result = await group.next() {
+                if let result, failure == nil { failure = result }
+                start()
+            }
+            return failure
+        }
+        if let failure { throw failure }
+    }
+
+    // MARK: Renaming
+
+    /// rsync's temp-file rename, done inside Swift (server-side copies, no data through this
+    /// process): a plain object is copied, a DLO's segments are copied to `<new>-00001`... (Glance's
+    /// layout) and a new manifest written last, an SLO's manifest is copied (its segments stay).
+    /// Then the old name goes.
+    public func rename(_ name: String, to newName: String, replacing: Bool) async throws(StoreError) {
+        try ImageName.validate(name)
+        try ImageName.validate(newName)
+        forget()
+        let from = container(for: name), to = container(for: newName)
+        let head = try await account.request(.HEAD, SwiftAccount.objectPath(from, name))
+        if head.status == 404 { throw .notFound(image: name) }
+        guard head.ok else { throw Self.error(head, "HEAD \(from)/\(name)") }
+        let existing = try await account.request(.HEAD, SwiftAccount.objectPath(to, newName))
+        if existing.ok {
+            guard replacing else { throw .duplicate(image: newName) }
+            try await remove(to, newName)
+        }
+        try await ensure(to)
+        let source = "/" + SwiftAccount.objectPath(from, name)
+        let target = SwiftAccount.objectPath(to, newName)
+        if head.header("X-Static-Large-Object")?.lowercased() == "true" {
+            try await copy(source + "?multipart-manifest=get", to: target, query: "multipart-manifest=put")
+            let reply = try await account.request(.DELETE, SwiftAccount.objectPath(from, name))
+            guard reply.ok || reply.status == 404 else { throw Self.error(reply, "deleting \(from)/\(name)") }
+        } else if let manifest = head.header("X-Object-Manifest") {
+            let value = manifest.removingPercentEncoding ?? manifest
+            guard let slash = value.firstIndex(of: "/") else { throw .backend("\(from)/\(name): bad X-Object-Manifest") }
+            let segmentContainer = String(value[..<slash]), prefix = String(value[value.index(after: slash)...])
+            let segments = try await listing(segmentContainer, prefix: prefix).compactMap(\.name)
+            let copies = segments.enumerated().map { (index, segment) in
+                ("/" + SwiftAccount.objectPath(segmentContainer, segment), SwiftAccount.objectPath(to, String(format: "%@-%05d", newName, index + 1)))
+            }
+            try await forEach(copies) { (source, target) throws(StoreError) in try await self.copy(source, to: target) }
+            var headers = Self.keptHeaders(head)
+            headers.append(("X-Object-Manifest", SwiftAccount.encode(to) + "/" + SwiftAccount.encode(newName + "-")))
+            let put = try await account.request(.PUT, target, headers: headers)
+            guard put.ok else { throw Self.error(put, "writing the manifest \(to)/\(newName)") }
+            try await remove(from, name)
+        } else {
+            try await copy(source, to: target)
+            let reply = try await account.request(.DELETE, SwiftAccount.objectPath(from, name))
+            guard reply.ok || reply.status == 404 else { throw Self.error(reply, "deleting \(from)/\(name)") }
+        }
+    }
+
+    /// A server-side copy (PUT with X-Copy-From): metadata and Content-Type go along.
+    private func copy(_ source: String, to target: String, query: String? = nil) async throws(StoreError) {
+        let reply = try await account.request(.PUT, target, query: query, headers: [("X-Copy-From", source)])
+        guard reply.ok else { throw Self.error(reply, "copying \(source) to \(target)") }
+    }
+
+    /// What a POST or a new manifest must carry over: a POST replaces all of an object's metadata.
+    static func keptHeaders(_ head: SwiftAccount.Reply) -> [(String, String)] {
+        head.headers.filter { name, _ in
+            let lower = name.lowercased()
+            return lower.hasPrefix("x-object-meta-") || ["content-type", "content-disposition", "content-encoding", "x-delete-at"].contains(lower)
+        }.map { ($0.name, $0.value) }
+    }
+
+    // MARK: Metadata
+
+    /// utimens: X-Object-Meta-Mtime (as swiftclient and rclone) and the same in Content-Type (the
+    /// one the listing shows). A POST replaces the metadata, so the rest (a DLO's manifest header
+    /// included) is sent again.
+    public func setModificationTime(_ name: String, to time: Timestamp) async throws(StoreError) {
+        try ImageName.validate(name)
+        forget()
+        let path = SwiftAccount.objectPath(container(for: name), name)
+        let head = try await account.request(.HEAD, path)
+        if head.status == 404 { throw .notFound(image: name) }
+        guard head.ok else { throw Self.error(head, "HEAD \(name)") }
+        var headers = Self.keptHeaders(head).filter { !["content-type", "x-object-meta-mtime"].contains($0.0.lowercased()) }
+        headers.append(("X-Object-Meta-Mtime", SwiftListing.format(time)))
+        headers.append(("Content-Type", SwiftListing.contentType(head.header("Content-Type"), settingMtime: time)))
+        if let manifest = head.header("X-Object-Manifest") { headers.append(("X-Object-Manifest", manifest)) }
+        let reply = try await account.request(.POST, path, headers: headers)
+        guard reply.ok else { throw Self.error(reply, "setting the mtime of \(name)") }
+    }
+
+    /// The account's usage; its quota (X-Account-Meta-Quota-Bytes) when there is one, else Swift
+    /// sets no limit a client can see: the total is then the usage plus 1 PiB.
+    public func capacity() async throws(StoreError) -> StoreCapacity {
+        let reply = try await account.request(.HEAD, "")
+        guard reply.ok else { throw Self.error(reply, "HEAD of the account") }
+        let used = reply.header("X-Account-Bytes-Used").flatMap { UInt64($0) } ?? 0
+        if let quota = reply.header("X-Account-Meta-Quota-Bytes").flatMap({ UInt64($0) }) {
+            return StoreCapacity(totalBytes: max(quota, used), availableBytes: quota > used ? quota - used : 0)
+        }
+        return StoreCapacity(totalBytes: used + (1 << 50), availableBytes: 1 << 50)
+    }
+
+    /// Glance's location for an image added with these settings, without credentials:
+    /// `swift+config://<ref>/<container>/<id>` with references, else the auth address's.
+    public func location(of name: String) -> String {
+        let container = container(for: name)
+        if settings.usesConfigFile { return "swift+config://\(settings.reference)/\(container)/\(name)" }
+        let address = settings.credentials.authAddress
+        let scheme = address.lowercased().hasPrefix("http://") ? "swift+http" : "swift+https"
+        var rest = address
+        if let range = rest.range(of: "://") { rest = String(rest[range.upperBound...]) }
+        rest = rest.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        return "\(scheme)://\(rest)/\(container)/\(name)"
+    }
+
+    /// What the object is in Swift: its container, ETag, large-object kind and segment prefix.
+    public func attributes(of name: String) async throws(StoreError) -> [String: String] {
+        let container = container(for: name)
+        let head = try await account.request(.HEAD, SwiftAccount.objectPath(container, name))
+        if head.status == 404 { throw .notFound(image: name) }
+        guard head.ok else { throw Self.error(head, "HEAD \(container)/\(name)") }
+        var attributes = ["swift.container": container]
+        if let etag = head.header("Etag") { attributes["swift.etag"] = etag.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        if let manifest = head.header("X-Object-Manifest") {
+            attributes["swift.large_object"] = "dlo"
+            attributes["swift.manifest"] = manifest.removingPercentEncoding ?? manifest
+        } else if head.header("X-Static-Large-Object")?.lowercased() == "true" {
+            attributes["swift.large_object"] = "slo"
+        }
+        return attributes
+    }
+
+    static func error(_ reply: SwiftAccount.Reply, _ what: String) -> StoreError {
+        switch reply.status {
+        case 401, 403: return .forbidden("\(what): HTTP \(reply.status)")
+        case 404: return .backend("\(what): not found (HTTP 404)")
+        case 409, 412: return .backend("\(what): conflict (HTTP \(reply.status))")
+        case 413: return .storageFull("\(what): HTTP 413")
+        case 507: return .storageFull("\(what): HTTP 507")
+        default: return .remoteServiceUnavailable("\(what): HTTP \(reply.status)")
+        }
+    }
+}

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# A real single-node Swift (Debian's 2.30) on 127.0.0.1 for the swift store's tests and benchmark.
+#   test-swift.sh start DIR   prints "PROXY_PORT SHORT_TOKEN_PORT" once both proxies answer
+#   test-swift.sh stop DIR    stops what `start DIR` started (by the PIDs it recorded) and nothing else
+# One replica, one device per ring on a plain directory (DIR/srv/d1), tempauth with the account
+# AUTH_test (user test:tester, key testing, .admin) behind memcached. Two proxies share the
+# backends: PROXY_PORT with day-long tokens, SHORT_TOKEN_PORT whose tokens live 3 seconds (the
+# test of a token expiring in the middle of a read). Proxy requests are logged to DIR/log/proxy.log.
+set -euo pipefail
+action=$1
+mkdir -p "$2"
+dir=$(cd "$2" && pwd)
+
+stop() {
+  [ -f "$dir/pids" ] || return 0
+  local pids
+  pids=$(cat "$dir/pids")
+  for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+  for pid in $pids; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -f "$dir/pids"
+}
+case "$action" in
+stop) stop; exit 0 ;;
+start) ;;
+*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+esac
+
+if ! command -v swift-proxy-server >/dev/null || ! command -v memcached >/dev/null || [ ! -x /usr/bin/swift ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached >/dev/null
+fi
+# Debian's packages start nothing here (no init system in use); ours run apart, with their own configs.
+trap 'stop' ERR
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+mkdir -p "$dir/etc" "$dir/srv/d1" "$dir/log" "$dir/run"
+: > "$dir/pids"
+memcache_port=$(free_port); account_port=$(free_port); container_port=$(free_port); object_port=$(free_port)
+proxy_port=$(free_port); short_port=$(free_port)
+
+# Rings in one python process (the swift-ring-builder CLI takes ~8 s for the three).
+/usr/bin/python3 - "$dir/etc" "$account_port" "$container_port" "$object_port" <<'PY'
+import sys
+from swift.common.ring import RingBuilder
+etc, ports = sys.argv[1], dict(zip(("account", "container", "object"), map(int, sys.argv[2:5])))
+for kind, port in ports.items():
+    b = RingBuilder(10, 1, 1)
+    b.add_dev({"id": 0, "region": 1, "zone": 1, "ip": "127.0.0.1", "port": port, "device": "d1", "weight": 100})
+    b.rebalance()
+    b.get_ring().save(f"{etc}/{kind}.ring.gz")
+PY
+
+for kind in account container object; do
+  port_var=${kind}_port
+  cat > "$dir/etc/$kind-server.conf" <<CONF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = ${!port_var}
+workers = 0
+devices = $dir/srv
+mount_check = false
+swift_dir = $dir/etc
+log_name = $kind-server
+[pipeline:main]
+pipeline = $kind-server
+[app:$kind-server]
+use = egg:swift#$kind
+[${kind}-replicator]
+[${kind}-updater]
+[${kind}-auditor]
+CONF
+done
+
+proxy_conf() {  # PORT TOKEN_LIFE
+  cat <<CONF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $1
+workers = 0
+swift_dir = $dir/etc
+log_name = proxy-server
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+allow_account_management = true
+[filter:tempauth]
+use = egg:swift#tempauth
+user_test_tester = testing .admin
+token_life = $2
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:$memcache_port
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:bulk]
+use = egg:swift#bulk
+[filter:tempurl]
+use = egg:swift#tempurl
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+[filter:dlo]
+use = egg:swift#dlo
+[filter:versioned_writes]
+use = egg:swift#versioned_writes
+[filter:symlink]
+use = egg:swift#symlink
+CONF
+}
+proxy_conf "$proxy_port" 86400 > "$dir/etc/proxy-server.conf"
+proxy_conf "$short_port" 3 > "$dir/etc/proxy-short.conf"
+
+# Daemons must not keep the caller's pipes open (a test harness waits for them to close).
+launch() {  # NAME COMMAND...
+  local name=$1; shift
+  setsid "$@" </dev/null >"$dir/log/$name.log" 2>&1 &
+  echo $! >> "$dir/pids"
+}
+launch memcached memcached -l 127.0.0.1 -p "$memcache_port" -U 0 -u root -m 64
+for kind in account container object; do launch $kind swift-$kind-server "$dir/etc/$kind-server.conf"; done
+launch proxy swift-proxy-server "$dir/etc/proxy-server.conf"
+launch proxy-short swift-proxy-server "$dir/etc/proxy-short.conf"
+
+for port in "$proxy_port" "$short_port"; do
+  for i in $(seq 200); do
+    curl -sf "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1 && break
+    [ "$i" = 200 ] && { echo "swift proxy on port $port did not become healthy; logs in $dir/log" >&2; stop; exit 1; }
+    sleep 0.1
+  done
+done
+# The account answers once the backends do (the proxy is up before them).
+for i in $(seq 200); do
+  token=$(curl -s -D - -o /dev/null -H 'X-Auth-User: test:tester' -H 'X-Auth-Key: testing' \
+            "http://127.0.0.1:$proxy_port/auth/v1.0" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-auth-token"{print $2}')
+  if [ -n "$token" ] && curl -sf -o /dev/null -X HEAD -H "X-Auth-Token: $token" "http://127.0.0.1:$proxy_port/v1/AUTH_test"; then break; fi
+  [ "$i" = 200 ] && { echo "swift account did not answer; logs in $dir/log" >&2; stop; exit 1; }
+  sleep 0.1
+done
+echo "$proxy_port $short_port"
