@@ -11,6 +11,7 @@ packages=(
   fuse3 libfuse3-dev             # the FUSE mount: fusermount3, mount.fuse3, libfuse3 headers
   qemu-utils rsync attr          # what the mount tests drive: qemu-img/qemu-io, rsync -a, getfattr
   systemd                        # systemd-analyze verify of the unit template
+  curl                           # the swift tests reach Swift by its own API, not through the driver
 )
 
 missing=()

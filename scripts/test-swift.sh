@@ -4,8 +4,9 @@
 #   test-swift.sh stop DIR    stops what `start DIR` started (by the PIDs it recorded) and nothing else
 # One replica, one device per ring on a plain directory (DIR/srv/d1), tempauth with the account
 # AUTH_test (user test:tester, key testing, .admin) behind memcached. Two proxies share the
-# backends: PROXY_PORT with day-long tokens, SHORT_TOKEN_PORT whose tokens live 3 seconds (the
-# test of a token expiring in the middle of a read). Proxy requests are logged to DIR/log/proxy.log.
+# backends: PROXY_PORT with day-long tokens, SHORT_TOKEN_PORT whose tokens (user short:tester) live 3 seconds (the
+# test of a token expiring in the middle of a read). DIR/ports holds the two ports, DIR/memcache.port
+# memcached's (flushing it revokes every token).
 set -euo pipefail
 action=$1
 mkdir -p "$2"
@@ -30,7 +31,7 @@ esac
 
 if ! command -v swift-proxy-server >/dev/null || ! command -v memcached >/dev/null || [ ! -x /usr/bin/swift ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached >/dev/null
+    swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached curl >/dev/null
 fi
 # Debian's packages start nothing here (no init system in use); ours run apart, with their own configs.
 trap 'stop' ERR
@@ -73,7 +74,7 @@ use = egg:swift#$kind
 CONF
 done
 
-proxy_conf() {  # PORT TOKEN_LIFE
+proxy_conf() {  # PORT TOKEN_LIFE USER
   cat <<CONF
 [DEFAULT]
 bind_ip = 127.0.0.1
@@ -89,7 +90,7 @@ account_autocreate = true
 allow_account_management = true
 [filter:tempauth]
 use = egg:swift#tempauth
-user_test_tester = testing .admin
+user_$3 = testing .admin
 token_life = $2
 [filter:cache]
 use = egg:swift#memcache
@@ -120,8 +121,10 @@ use = egg:swift#versioned_writes
 use = egg:swift#symlink
 CONF
 }
-proxy_conf "$proxy_port" 86400 > "$dir/etc/proxy-server.conf"
-proxy_conf "$short_port" 3 > "$dir/etc/proxy-short.conf"
+proxy_conf "$proxy_port" 86400 test_tester > "$dir/etc/proxy-server.conf"
+# tempauth hands out a user's unexpired token again, from any proxy sharing memcached: the short
+# tokens are another user's (short:tester, key testing, account AUTH_short).
+proxy_conf "$short_port" 3 short_tester > "$dir/etc/proxy-short.conf"
 
 # Daemons must not keep the caller's pipes open (a test harness waits for them to close).
 launch() {  # NAME COMMAND...
@@ -149,4 +152,5 @@ for i in $(seq 200); do
   [ "$i" = 200 ] && { echo "swift account did not answer; logs in $dir/log" >&2; stop; exit 1; }
   sleep 0.1
 done
-echo "$proxy_port $short_port"
+echo "$memcache_port" > "$dir/memcache.port"
+echo "$proxy_port $short_port" | tee "$dir/ports"

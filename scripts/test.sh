@@ -13,9 +13,12 @@ log=$(mktemp)
 # One Ceph cluster (Debian's, on 127.0.0.1) for every rbd test of the run; each test makes its own
 # pool. Stopped on the way out, whatever happens.
 ceph_dir=$(mktemp -d /var/tmp/storefs-test-ceph.XXXXXX)
-trap 'bash scripts/test-ceph.sh stop "$ceph_dir"; rm -rf "$ceph_dir" "$log"' EXIT
-export STOREFS_TEST_CEPH_CONF
+# One Swift (Debian's, on 127.0.0.1) likewise; each test uses containers of its own.
+swift_dir=$(mktemp -d /var/tmp/storefs-test-swift.XXXXXX)
+trap 'bash scripts/test-ceph.sh stop "$ceph_dir"; bash scripts/test-swift.sh stop "$swift_dir"; rm -rf "$ceph_dir" "$swift_dir" "$log"' EXIT
+export STOREFS_TEST_CEPH_CONF STOREFS_TEST_SWIFT_DIR="$swift_dir"
 STOREFS_TEST_CEPH_CONF=$(bash scripts/test-ceph.sh start "$ceph_dir") || { echo "Ceph did not start: the rbd tests cannot run" >&2; exit 1; }
+bash scripts/test-swift.sh start "$swift_dir" >/dev/null || { echo "Swift did not start: the swift tests cannot run" >&2; exit 1; }
 set +e
 swift-test --skip-build 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

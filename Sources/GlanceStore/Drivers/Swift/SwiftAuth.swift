@@ -35,6 +35,9 @@ final class SwiftAuth: Sendable {
         self.client = client
     }
 
+    /// The token in use, if any (for tests and diagnostics).
+    var currentToken: String? { state.withLock { $0.session?.token } }
+
     /// The current session, authenticating first when there is none or it is about to expire.
     func session() async throws(StoreError) -> SwiftSession {
         let current = state.withLock { $0.session }

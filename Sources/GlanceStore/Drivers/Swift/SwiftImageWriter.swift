@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 
 /// One image being written to a swift store, in Glance's layout, so that nothing shows under its
@@ -20,6 +21,11 @@ actor SwiftImageWriter: ImageWriter {
     private var mode = Mode.holding
     private var written: UInt64 = 0
     private var finished = false
+    /// Glance's md5 and sha512 of the data, computed beside the uploads; at most `hashedAhead`
+    /// bytes wait for them (the memory bound).
+    private let checksums = ChecksumPipeline()
+    private var hashing: [(group: DispatchGroup, bytes: Int)] = []
+    static let hashedAhead = 32 << 20
 
     private enum Mode {
         case holding
@@ -51,6 +57,12 @@ actor SwiftImageWriter: ImageWriter {
     func write(_ bytes: [UInt8]) async throws(StoreError) {
         guard !finished else { throw .backend("write after the image was published or aborted") }
         guard !bytes.isEmpty else { return }
+        while hashing.reduce(0, { $0 + $1.bytes }) + bytes.count > Self.hashedAhead, !hashing.isEmpty {
+            await hashing.removeFirst().group.completion()
+        }
+        let hashed = DispatchGroup()
+        checksums.enqueue(bytes, group: hashed)
+        hashing.append((hashed, bytes.count))
         let buffer = ByteBuffer(bytes: bytes)
         written += UInt64(bytes.count)
         switch mode {
@@ -144,32 +156,30 @@ actor SwiftImageWriter: ImageWriter {
     func publish() async throws(StoreError) -> ImageAddResult {
         guard !finished else { throw .backend("publish after the image was published or aborted") }
         finished = true
-        let etag: String
         do {
-            etag = try await complete()
+            try await complete()
         } catch {
             await discard()
             throw error
         }
         store.forget()
-        return ImageAddResult(location: store.location(of: name), size: written, checksum: etag, multihash: "",
-                              metadata: ["store": store.id])
+        let digests = await checksums.finish()
+        return ImageAddResult(location: store.location(of: name), size: written, checksum: digests.checksum,
+                              multihash: digests.multihash, metadata: ["store": store.id])
     }
 
     /// The last bytes sent and every answer in; the manifest of a segmented image written last.
-    /// Returns the object's ETag (the md5 of a plain object; empty for a DLO, whose ETag is not).
-    private func complete() async throws(StoreError) -> String {
+    private func complete() async throws(StoreError) {
         switch mode {
         case .holding:
             var body = ByteBuffer()
             body.reserveCapacity(heldBytes)
             for var piece in held { body.writeBuffer(&piece) }
             held = []
-            let reply = try await store.account.request(.PUT, objectPath, headers: finalHeaders(), body: body)
-            return try check(reply)
+            try check(try await store.account.request(.PUT, objectPath, headers: finalHeaders(), body: body))
         case .single(let upload):
             upload.channel.finish()
-            return try check(try await Self.result(upload.task, "writing \(name)"))
+            try check(try await Self.result(upload.task, "writing \(name)"))
         case .segments(let current, _, let next, var pending):
             if let current {
                 current.channel.finish()
@@ -179,15 +189,13 @@ actor SwiftImageWriter: ImageWriter {
             try await awaitSegments(keeping: 0)
             var headers = finalHeaders()
             headers.append(("X-Object-Manifest", SwiftAccount.encode(container) + "/" + SwiftAccount.encode(name + "-")))
-            _ = try check(try await store.account.request(.PUT, objectPath, headers: headers))
-            return ""
+            try check(try await store.account.request(.PUT, objectPath, headers: headers))
         }
     }
 
-    private func check(_ reply: SwiftAccount.Reply) throws(StoreError) -> String {
+    private func check(_ reply: SwiftAccount.Reply) throws(StoreError) {
         if reply.status == 412 { throw .duplicate(image: name) }
         guard reply.status == 201 else { throw SwiftStore.error(reply, "writing \(name)") }
-        return reply.header("Etag")?.trimmingCharacters(in: ["\""]) ?? ""
     }
 
     func abort() async {

@@ -23,11 +23,14 @@ public final class SwiftStore: Store {
     private let knownContainers = Mutex<Set<String>>([])
 
     static let freshness: Duration = .seconds(2)
-    static let pageSize = 10_000
+    /// Entries per listing request (Swift's maximum).
+    public static let defaultPageSize = 10_000
+    let pageSize: Int
     /// Requests in flight at once when deleting or copying segments.
     static let parallelRequests = 8
 
-    public init(definition: StoreDefinition, logger: Logger) throws(StoreError) {
+    public init(definition: StoreDefinition, logger: Logger, pageSize: Int = defaultPageSize) throws(StoreError) {
+        self.pageSize = pageSize
         guard let settings = definition.swift else {
             throw .badStoreConfiguration(store: definition.id, reason: "not a swift store")
         }
@@ -65,6 +68,17 @@ public final class SwiftStore: Store {
             }
             images += found.filter { self.container(for: $0.name) == container }
         }
+        // A 0-byte entry may still be a manifest whose segments live elsewhere (swiftclient puts
+        // them in `<container>_segments`): those few, and only those, are asked about.
+        let empty = images.indices.filter { images[$0].size == 0 }.map { ($0, images[$0].name) }
+        if !empty.isEmpty {
+            let manifests = Manifests()
+            try await forEach(empty) { (index, name) throws(StoreError) in
+                let reply = try await self.account.request(.HEAD, SwiftAccount.objectPath(self.container(for: name), name))
+                if reply.ok, reply.header("X-Object-Manifest") != nil { manifests.found.withLock { $0[index] = self.info(name, reply) } }
+            }
+            for (index, info) in manifests.found.withLock({ $0 }) { images[index] = info }
+        }
         let byName = Dictionary(images.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         cache.withLock { $0 = (.now, byName) }
         return images
@@ -89,7 +103,7 @@ public final class SwiftStore: Store {
         var entries: [SwiftListing.Entry] = []
         var marker: String?
         while true {
-            var query = "format=json&limit=\(Self.pageSize)"
+            var query = "format=json&limit=\(pageSize)"
             if let prefix { query += "&prefix=" + SwiftAccount.encode(prefix) }
             if let marker { query += "&marker=" + SwiftAccount.encode(marker) }
             let reply = try await account.request(.GET, path, query: query)
@@ -101,7 +115,7 @@ public final class SwiftStore: Store {
                 throw .backend("listing \(path): not a JSON listing: \(error)")
             }
             entries += page
-            guard page.count == Self.pageSize, let last = page.last?.name ?? page.last?.subdir else { return entries }
+            guard page.count == pageSize, let last = page.last?.name ?? page.last?.subdir else { return entries }
             marker = last
         }
     }
@@ -204,13 +218,25 @@ public final class SwiftStore: Store {
             let value = manifest.removingPercentEncoding ?? manifest
             if let slash = value.firstIndex(of: "/") {
                 let segmentContainer = String(value[..<slash]), prefix = String(value[value.index(after: slash)...])
-                let names = try await listing(segmentContainer, prefix: prefix).compactMap(\.name)
+                let names = try await segments(segmentContainer, prefix: prefix, of: container)
                 try await deleteObjects(segmentContainer, names)
             }
         }
         let reply = try await account.request(.DELETE, path)
         if reply.status == 404 { throw .notFound(image: name) }
         guard reply.ok else { throw Self.error(reply, "deleting \(container)/\(name)") }
+    }
+
+    /// The segments of a DLO: every object under its prefix, as Swift joins them. In the image's
+    /// own container (Glance's layout) only `<prefix>NNNNN`: `<id>-` is also the prefix of any image
+    /// named `<id>-something`, which Glance's delete would take along.
+    func segments(_ segmentContainer: String, prefix: String, of container: String) async throws(StoreError) -> [String] {
+        let names = try await listing(segmentContainer, prefix: prefix).compactMap(\.name)
+        guard segmentContainer == container else { return names }
+        return names.filter { name in
+            let rest = name.dropFirst(prefix.count)
+            return !rest.isEmpty && rest.allSatisfy { $0.isASCII && $0.isNumber }
+        }
     }
 
     /// Several at once; one already gone is fine.
@@ -271,7 +297,7 @@ public final class SwiftStore: Store {
             let value = manifest.removingPercentEncoding ?? manifest
             guard let slash = value.firstIndex(of: "/") else { throw .backend("\(from)/\(name): bad X-Object-Manifest") }
             let segmentContainer = String(value[..<slash]), prefix = String(value[value.index(after: slash)...])
-            let segments = try await listing(segmentContainer, prefix: prefix).compactMap(\.name)
+            let segments = try await segments(segmentContainer, prefix: prefix, of: from)
             let copies = segments.enumerated().map { (index, segment) in
                 ("/" + SwiftAccount.objectPath(segmentContainer, segment), SwiftAccount.objectPath(to, String(format: "%@-%05d", newName, index + 1)))
             }
@@ -374,4 +400,9 @@ public final class SwiftStore: Store {
         default: return .remoteServiceUnavailable("\(what): HTTP \(reply.status)")
         }
     }
+}
+
+/// What the HEADs of 0-byte entries found, by listing index.
+private final class Manifests: Sendable {
+    let found = Mutex<[Int: ImageInfo]>([:])
 }
