@@ -26,7 +26,8 @@ public struct SwiftStoreSettings: Sendable, Equatable {
     public var timeout: Double
 }
 
-/// Who the store authenticates as. `description` never shows the key.
+/// Who the store authenticates as. `description` shows neither the key nor the user (Glance marks
+/// both secret).
 public struct SwiftCredentials: Sendable, Equatable, CustomStringConvertible {
     public var authAddress: String
     /// "1", "2" or "3" (Glance accepts "2.0"/"3.0" through swiftclient: normalized here).
@@ -39,7 +40,7 @@ public struct SwiftCredentials: Sendable, Equatable, CustomStringConvertible {
     public var projectDomainID: String?
     public var projectDomainName: String?
 
-    public var description: String { "\(user) at \(authAddress) (auth v\(authVersion))" }
+    public var description: String { "\(authAddress) (auth v\(authVersion))" }
 }
 
 extension SwiftStoreSettings {
@@ -61,6 +62,7 @@ extension SwiftStoreSettings {
         var credentials = SwiftCredentials(authAddress: "", authVersion: authVersion.value ?? "2", user: "", key: "")
         var usesConfigFile = false
         var credentialsAt = declaredAt, credentialsOption = SwiftOptions.authAddress.name, credentialsSection = storeID
+        var referenceLines: Reference?
 
         if let path = configFile.value, !path.isEmpty {
             usesConfigFile = true
@@ -73,6 +75,7 @@ extension SwiftStoreSettings {
             case .success(let references):
                 if let ref = references[refName] {
                     credentialsAt = ref.location
+                    referenceLines = ref
                     for required in ["auth_address", "user", "key"] where (ref.values[required] ?? "").isEmpty {
                         d.error(at: ref.location, section: refName, option: required,
                                 "not set: the account reference '\(refName)' of store '\(storeID)' needs auth_address, user and key")
@@ -114,20 +117,23 @@ extension SwiftStoreSettings {
         case "2", "2.0": credentials.authVersion = "2"
         case "3", "3.0": credentials.authVersion = "3"
         default:
-            d.error(at: usesConfigFile ? credentialsAt : at(authVersion), section: usesConfigFile ? credentialsSection : storeID,
+            d.error(at: referenceLines?.location(of: "auth_version") ?? (usesConfigFile ? credentialsAt : at(authVersion)),
+                    section: usesConfigFile ? credentialsSection : storeID,
                     option: usesConfigFile ? "auth_version" : SwiftOptions.authVersion.name,
                     "'\(credentials.authVersion)': Swift's auth versions are 1, 2 and 3")
         }
         if !credentials.authAddress.isEmpty {
             let lower = credentials.authAddress.lowercased()
             if !(lower.hasPrefix("http://") || lower.hasPrefix("https://")) || URL(string: credentials.authAddress)?.host == nil {
-                d.error(at: credentialsAt, section: credentialsSection, option: usesConfigFile ? "auth_address" : credentialsOption,
+                d.error(at: referenceLines?.location(of: "auth_address") ?? credentialsAt, section: credentialsSection,
+                        option: usesConfigFile ? "auth_address" : credentialsOption,
                         "'\(credentials.authAddress)' is not an http:// or https:// URL")
             }
         }
         if ["2", "3"].contains(credentials.authVersion), !credentials.user.isEmpty,
            credentials.user.split(separator: ":", omittingEmptySubsequences: false).count != 2 {
-            d.error(at: credentialsAt, section: credentialsSection, option: usesConfigFile ? "user" : SwiftOptions.user.name,
+            d.error(at: referenceLines?.location(of: "user") ?? credentialsAt, section: credentialsSection,
+                    option: usesConfigFile ? "user" : SwiftOptions.user.name,
                     "auth v\(credentials.authVersion) needs 'project:user' (Glance: \"Badly formed tenant:user\")")
         }
 
@@ -174,7 +180,10 @@ extension SwiftStoreSettings {
 
     struct Reference {
         var values: [String: String]
+        /// Where the reference starts (its first option).
         var location: SourceLocation
+        var lines: [String: SourceLocation] = [:]
+        func location(of key: String) -> SourceLocation { lines[key] ?? location }
     }
 
     /// The references of a `swift_store_config_file` as Python's configparser reads them: keys
@@ -196,6 +205,7 @@ extension SwiftStoreSettings {
                 if a.section == "DEFAULT" { defaults[key] = a.value; continue }
                 references[a.section, default: Reference(values: [:], location: SourceLocation(file: file, line: a.location.line))]
                     .values[key] = a.value
+                references[a.section]!.lines[key] = SourceLocation(file: file, line: a.location.line)
             }
             for name in references.keys { references[name]!.values.merge(defaults) { own, _ in own } }
             return .success(references)

@@ -280,11 +280,13 @@ struct ValidationTests {
         #expect(c.stores[0].file?.metadata == [["id": "nfs-1", "mountpoint": f.dir]])
     }
 
+    let swiftCredentials = "swift_store_auth_address = http://127.0.0.1:5000/v3\nswift_store_user = p:u\nswift_store_key = k\n"
+
     @Test func typeErrorsInOtherStoreTypes() throws {
         let f = ConfigFixture()
-        try expectError(f, f.validConfig("[sw]\nswift_store_multiple_containers_seed = 33\n", backends: "fast:file, slow:file, sw:swift"),
+        try expectError(f, f.validConfig("[sw]\n\(swiftCredentials)swift_store_multiple_containers_seed = 33\n", backends: "fast:file, slow:file, sw:swift"),
                         section: "sw", option: "swift_store_multiple_containers_seed", "less than or equal to 32")
-        try expectError(f, f.validConfig("[sw]\nswift_store_endpoint_type = privateURL\n", backends: "fast:file, slow:file, sw:swift"),
+        try expectError(f, f.validConfig("[sw]\n\(swiftCredentials)swift_store_endpoint_type = privateURL\n", backends: "fast:file, slow:file, sw:swift"),
                         section: "sw", option: "swift_store_endpoint_type", "valid values are publicURL")
         try expectError(f, f.validConfig("[sd]\nsheepdog_store_port = 70000\n", backends: "fast:file, slow:file, sd:sheepdog"),
                         section: "sd", option: "sheepdog_store_port", "65535")

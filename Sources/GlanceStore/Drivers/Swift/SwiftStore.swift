@@ -44,7 +44,7 @@ public final class SwiftStore: Store {
     public static func summary(_ definition: StoreDefinition) -> String {
         guard let s = definition.swift else { return "" }
         let containers = s.containerSeed == 0 ? "container \(s.container)" : "containers \(s.container)_<first \(s.containerSeed) chars of the id>"
-        return "\(containers) as \(s.credentials)" + (s.usesConfigFile ? " (reference \(s.reference))" : "")
+        return "\(containers) at \(s.credentials)" + (s.usesConfigFile ? " (reference \(s.reference))" : "")
             + ", DLO from \(s.largeObjectSize) bytes in \(s.largeObjectChunkSize)-byte segments"
     }
 
