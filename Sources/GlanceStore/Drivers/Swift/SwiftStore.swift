@@ -139,7 +139,8 @@ public final class SwiftStore: Store {
     }
 
     /// Size and mtime from a HEAD: the mtime set through the mount, else X-Object-Meta-Mtime (as
-    /// swiftclient and rclone write it), else Last-Modified.
+    /// swiftclient and rclone write it, remembered for later listings, which cannot show it), else
+    /// the object's timestamp.
     private func info(_ name: String, _ reply: SwiftAccount.Reply) -> ImageInfo {
         var time = SwiftListing.mtime(contentType: reply.header("Content-Type"))
         if time == nil, let meta = reply.header("X-Object-Meta-Mtime").flatMap(SwiftListing.parseTime) {
@@ -147,7 +148,10 @@ public final class SwiftStore: Store {
             if let etag = reply.header("Etag") { metaMtimes.withLock { $0[name] = (etag, meta) } }
         }
         let size = reply.header("Content-Length").flatMap { UInt64($0) } ?? 0
+        // X-Timestamp is the listing's last_modified to the microsecond; Last-Modified is it
+        // rounded up to the next second, which would make one image two different times.
         return ImageInfo(name: name, size: size, modificationTime: time
+                         ?? reply.header("X-Timestamp").flatMap(SwiftListing.parseTime)
                          ?? reply.header("Last-Modified").flatMap(HTTPDate.parse) ?? Timestamp(seconds: 0, nanoseconds: 0))
     }
 
