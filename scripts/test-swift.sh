@@ -4,7 +4,7 @@
 #   test-swift.sh stop DIR    stops what `start DIR` started (by the PIDs it recorded) and nothing else
 # One replica, one device per ring on a plain directory (DIR/srv/d1), tempauth with the account
 # AUTH_test (user test:tester, key testing, .admin) behind memcached. Two proxies share the
-# backends: PROXY_PORT with day-long tokens, SHORT_TOKEN_PORT whose tokens (user short:tester) live 3 seconds (the
+# backends: PROXY_PORT with day-long tokens, SHORT_TOKEN_PORT whose tokens (user short:tester) live 5 seconds (the
 # test of a token expiring in the middle of a read). DIR/ports holds the two ports, DIR/memcache.port
 # memcached's (flushing it revokes every token).
 set -euo pipefail
@@ -124,7 +124,7 @@ CONF
 proxy_conf "$proxy_port" 86400 test_tester > "$dir/etc/proxy-server.conf"
 # tempauth hands out a user's unexpired token again, from any proxy sharing memcached: the short
 # tokens are another user's (short:tester, key testing, account AUTH_short).
-proxy_conf "$short_port" 3 short_tester > "$dir/etc/proxy-short.conf"
+proxy_conf "$short_port" 5 short_tester > "$dir/etc/proxy-short.conf"
 
 # Daemons must not keep the caller's pipes open (a test harness waits for them to close).
 launch() {  # NAME COMMAND...

@@ -12,7 +12,7 @@ import GlanceConfig
         let conf = dir + "/glance-api.conf"
         try """
             [DEFAULT]
-            enabled_backends = slow:file, obj:swift, fast:file
+            enabled_backends = slow:file, vol:cinder, fast:file
             [glance_store]
             default_backend = fast
             [fast]
@@ -28,7 +28,7 @@ import GlanceConfig
         let configuration = try GlanceConfiguration.validate(try ConfigLoader.load([.file(conf)]).get()).get()
         let registry = try StoreRegistry(configuration: configuration, logger: Logger(label: "t"))
         #expect(registry.stores.map(\.id) == ["slow", "fast"])
-        #expect(registry.unavailable.map(\.id) == ["obj"])
+        #expect(registry.unavailable.map(\.id) == ["vol"])
         #expect(registry.defaultStoreID == "fast")
         #expect(registry.store("os_glance_staging_store") == nil)
         #expect(Set(registry.reserved.keys) == ["os_glance_staging_store", "os_glance_tasks_store"])

@@ -10,7 +10,7 @@ import GlanceConfig
 final class SwiftCluster: @unchecked Sendable {
     let dir: String
     let port: Int
-    /// A proxy whose tokens live 3 seconds.
+    /// A proxy whose tokens live 5 seconds.
     let shortTokenPort: Int
     private let owned: Bool
 
@@ -290,7 +290,7 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
         let reader = try await store.openForReading("img")
         #expect(try await reader.read(at: 0, count: 1 << 20) == Array(bytes[0..<(1 << 20)]))
         let before = try #require(store.account.auth.currentToken)
-        try await Task.sleep(for: .seconds(4))  // this proxy's tokens live 3 s
+        try await Task.sleep(for: .seconds(6))  // this proxy's tokens live 5 s
         // Past what was read ahead: new requests, which need a new token.
         for offset in stride(from: 40_000_000, to: bytes.count, by: 1 << 20) {
             let got = try await reader.read(at: UInt64(offset), count: 1 << 20)

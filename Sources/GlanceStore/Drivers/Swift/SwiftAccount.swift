@@ -56,7 +56,8 @@ final class SwiftAccount: Sendable {
     func request(_ method: HTTPMethod, _ path: String, query: String? = nil, headers: [(String, String)] = [],
                  body: ByteBuffer? = nil, range: ClosedRange<UInt64>? = nil, maxBody: Int = 64 << 20) async throws(StoreError) -> Reply {
         var lastError = StoreError.remoteServiceUnavailable("\(method) \(path)")
-        var renewed = false
+        // Two renewals at most: an auth service may hand out the same token again until it expires.
+        var renewals = 0
         var attempt = 0
         while attempt < Self.tries {
             if attempt > 0 { try? await Task.sleep(nanoseconds: UInt64(200_000_000) << UInt64(attempt - 1)) }
@@ -71,9 +72,9 @@ final class SwiftAccount: Sendable {
             if let body { request.body = .bytes(body) } else if method == .PUT { request.headers.add(name: "Content-Length", value: "0") }
             do throws(StoreError) {
                 let reply = try await execute(request, method: method, path: path, maxBody: maxBody)
-                if reply.status == 401 && !renewed {
-                    // The token expired or was revoked: one new token, then the same request again.
-                    renewed = true
+                if reply.status == 401 && renewals < 2 {
+                    // The token expired or was revoked: a new token, then the same request again.
+                    renewals += 1
                     attempt -= 1
                     _ = try await auth.renew(replacing: session)
                     continue

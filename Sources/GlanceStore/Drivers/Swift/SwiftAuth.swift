@@ -11,6 +11,14 @@ struct SwiftSession: Sendable, Equatable {
     let storageURL: String
     /// When the token stops working, when the auth service said so.
     let expires: ContinuousClock.Instant?
+    let issued = ContinuousClock.now
+
+    /// Close enough to expiry to renew first: Glance's 60 s, or half the lifetime of short-lived tokens.
+    var expiresSoon: Bool {
+        guard let expires else { return false }
+        let margin = min(SwiftAuth.expireSoon, (expires - issued) / 2)
+        return expires - ContinuousClock.now < margin
+    }
 }
 
 /// Authentication as swiftclient does it for Glance: v1 (tempauth/swauth: GET with X-Auth-User and
@@ -41,7 +49,7 @@ final class SwiftAuth: Sendable {
     /// The current session, authenticating first when there is none or it is about to expire.
     func session() async throws(StoreError) -> SwiftSession {
         let current = state.withLock { $0.session }
-        if let current, current.expires.map({ $0 - ContinuousClock.now > Self.expireSoon }) ?? true { return current }
+        if let current, !current.expiresSoon { return current }
         return try await renew(replacing: current)
     }
 
