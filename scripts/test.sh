@@ -14,11 +14,15 @@ log=$(mktemp)
 # pool. Stopped on the way out, whatever happens.
 ceph_dir=$(mktemp -d /var/tmp/storefs-test-ceph.XXXXXX)
 # One Swift (Debian's, on 127.0.0.1) likewise; each test uses containers of its own.
+# And a Keystone (Debian's) with a proxy that trusts it, on that Swift, for auth v3.
 swift_dir=$(mktemp -d /var/tmp/storefs-test-swift.XXXXXX)
-trap 'bash scripts/test-ceph.sh stop "$ceph_dir"; bash scripts/test-swift.sh stop "$swift_dir"; rm -rf "$ceph_dir" "$swift_dir" "$log"' EXIT
-export STOREFS_TEST_CEPH_CONF STOREFS_TEST_SWIFT_DIR="$swift_dir"
+keystone_dir=$(mktemp -d /var/tmp/storefs-test-keystone.XXXXXX)
+trap 'bash scripts/test-ceph.sh stop "$ceph_dir"; bash scripts/test-keystone.sh stop "$keystone_dir"; bash scripts/test-swift.sh stop "$swift_dir"
+      rm -rf "$ceph_dir" "$swift_dir" "$keystone_dir" "$log"' EXIT
+export STOREFS_TEST_CEPH_CONF STOREFS_TEST_SWIFT_DIR="$swift_dir" STOREFS_TEST_KEYSTONE_DIR="$keystone_dir"
 STOREFS_TEST_CEPH_CONF=$(bash scripts/test-ceph.sh start "$ceph_dir") || { echo "Ceph did not start: the rbd tests cannot run" >&2; exit 1; }
 bash scripts/test-swift.sh start "$swift_dir" >/dev/null || { echo "Swift did not start: the swift tests cannot run" >&2; exit 1; }
+bash scripts/test-keystone.sh start "$keystone_dir" "$swift_dir" >/dev/null || { echo "Keystone did not start: the auth v3 tests cannot run" >&2; exit 1; }
 set +e
 swift-test --skip-build 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

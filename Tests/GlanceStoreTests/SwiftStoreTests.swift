@@ -103,9 +103,56 @@ final class SwiftCluster: @unchecked Sendable {
     }
 }
 
-/// A swift store in a container of its own, with Glance's reference file (auth v1 on tempauth).
+/// A real Keystone (Debian's python3-keystone) and a Swift proxy that trusts it, on the backends of
+/// the run's Swift, started by `scripts/test-keystone.sh`: the run's (STOREFS_TEST_KEYSTONE_DIR), else
+/// one of our own. User `glance` / `glancepw` in project `images`, domain Default.
+final class KeystoneServer: @unchecked Sendable {
+    let swift: SwiftCluster
+    let dir: String
+    let port: Int
+    private let owned: Bool
+
+    static let script = SwiftCluster.script.replacingOccurrences(of: "test-swift.sh", with: "test-keystone.sh")
+
+    init() throws {
+        swift = try SwiftCluster()
+        if let shared = ProcessInfo.processInfo.environment["STOREFS_TEST_KEYSTONE_DIR"], !shared.isEmpty {
+            dir = shared
+            owned = false
+        } else {
+            dir = "/var/tmp/storefs-keystone-" + UUID().uuidString
+            _ = try output("/bin/bash", [Self.script, "start", dir, swift.dir])
+            owned = true
+        }
+        let ports = ((try? String(contentsOfFile: dir + "/ports", encoding: .utf8)) ?? "").split(separator: " ").compactMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        try #require(ports.count == 2, "Keystone did not start (see \(dir)/log)")
+        port = ports[0]
+    }
+
+    deinit {
+        if owned {
+            _ = try? output("/bin/bash", [Self.script, "stop", dir])
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+    }
+
+    var authAddress: String { "http://127.0.0.1:\(port)/v3" }
+
+    /// The swift CLI as Glance's user, by Keystone v3.
+    func cli(_ args: [String]) throws -> String {
+        try output("/usr/bin/swift", ["--auth-version", "3", "--os-auth-url", authAddress, "--os-username", "glance",
+                                      "--os-password", "glancepw", "--os-project-name", "images", "--os-user-domain-id", "default",
+                                      "--os-project-domain-id", "default"] + args)
+    }
+}
+
+/// A swift store in a container of its own, with Glance's reference file (auth v1 on tempauth, or
+/// v3 on Keystone).
 final class SwiftHarness: StoreHarness, @unchecked Sendable {
     let swift: SwiftCluster
+    let keystone: KeystoneServer?
     let container = "t-" + UUID().uuidString.prefix(8).lowercased()
     let dir = NSTemporaryDirectory() + "storefs-swift-" + UUID().uuidString
     let options: String
@@ -113,8 +160,9 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
     let user: String
 
     /// `port`/`user`: another proxy of the cluster and its user (the short-token one).
-    init(options: String = "", port: Int? = nil, user: String = "test:tester") throws {
+    init(options: String = "", port: Int? = nil, user: String = "test:tester", keystone: KeystoneServer? = nil) throws {
         swift = try SwiftCluster()
+        self.keystone = keystone
         self.options = options
         self.port = port
         self.user = user
@@ -124,13 +172,24 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     func writeConfig() throws -> String {
-        try """
+        let reference = keystone.map {
+            """
+            [ref1]
+            auth_address = \($0.authAddress)
+            user = images:glance
+            key = glancepw
+            auth_version = 3
+            user_domain_id = default
+            project_domain_id = default
+            """
+        } ?? """
             [ref1]
             auth_address = http://127.0.0.1:\(port ?? swift.port)/auth/v1.0
             user = \(user)
             key = testing
             auth_version = 1
-            """.write(toFile: dir + "/glance-swift.conf", atomically: true, encoding: .utf8)
+            """
+        try reference.write(toFile: dir + "/glance-swift.conf", atomically: true, encoding: .utf8)
         let conf = dir + "/glance-api.conf"
         try """
             [DEFAULT]
@@ -159,6 +218,13 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
     func makeStore() async throws -> any Store { try swiftStore() }
 
     func seed(_ name: String, _ bytes: [UInt8]) async throws {
+        if let keystone {
+            let file = dir + "/seed-" + UUID().uuidString
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            defer { unlink(file) }
+            _ = try keystone.cli(["upload", container, file, "--object-name", name])
+            return
+        }
         if try swift.curl("HEAD", container).status == 404 { try swift.curl("PUT", container) }
         try swift.put(container + "/" + name, bytes)
     }
@@ -311,6 +377,37 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
         #expect(store.account.auth.currentToken != before)
     }
 
+    /// Keystone v3 (a real Keystone): token, catalog, storage URL of the project's account.
+    @Test(arguments: ConformanceCase.allCases)
+    func conformanceOnKeystoneV3(_ c: ConformanceCase) async throws {
+        try await c.run(SwiftHarness(options: "swift_store_large_object_size = 1\nswift_store_large_object_chunk_size = 1",
+                                     keystone: KeystoneServer()))
+    }
+
+    @Test func keystoneCatalogChoiceAndRefusals() async throws {
+        let keystone = try KeystoneServer()
+        let h = try SwiftHarness(keystone: keystone)
+        let store = try h.swiftStore()
+        try await writeImage(store, "img", [1, 2, 3])
+        let session = try await store.account.auth.session()
+        #expect(session.storageURL.hasPrefix("http://127.0.0.1:") && session.storageURL.contains("/v1/AUTH_"))
+        #expect(try keystone.cli(["list", h.container]) == "img\n")
+        // No endpoint of that region: said, not guessed.
+        let elsewhere = try SwiftHarness(options: "swift_store_region = Elsewhere", keystone: keystone)
+        await #expect { try await elsewhere.swiftStore().list() } throws: { error in
+            "\(error)".contains("no publicURL endpoint of type object-store in region Elsewhere")
+        }
+        // A wrong password: Keystone's 401, the user named, the password not.
+        try String(contentsOfFile: h.dir + "/glance-swift.conf", encoding: .utf8).replacingOccurrences(of: "key = glancepw", with: "key = nope")
+            .write(toFile: h.dir + "/glance-swift.conf", atomically: true, encoding: .utf8)
+        let configuration = try GlanceConfiguration.validate(try ConfigLoader.load([.file(h.dir + "/glance-api.conf")]).get()).get()
+        let refused = try SwiftStore(definition: try #require(configuration.store("sw")), logger: Logger(label: "test"))
+        await #expect { try await refused.list() } throws: { error in
+            guard case StoreError.forbidden(let text) = error else { return false }
+            return text.contains("images:glance") && !text.contains("nope")
+        }
+    }
+
     @Test func wrongKeyIsAClearError() async throws {
         let h = try SwiftHarness()
         let conf = try h.writeConfig()
@@ -352,6 +449,24 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
         try await store.delete(id)
         try await store.delete(copy)
         #expect(try h.swift.objects(h.container).isEmpty)
+    }
+
+    @Test func glanceOnKeystoneV3ReadsWhatWeWriteAndWeReadWhatItWrites() async throws {
+        let h = try SwiftHarness(options: "swift_store_large_object_size = 1\nswift_store_large_object_chunk_size = 1",
+                                 keystone: KeystoneServer())
+        let conf = try h.writeConfig(), store = try h.swiftStore()
+        let bytes = pattern(2_300_000, seed: 53)
+        let ours = try await writeImage(store, UUID().uuidString.lowercased(), bytes, piece: 65_536)
+        let read = try glance([conf, "get", "sw", ours.location])
+        #expect(read["md5"] as? String == ours.checksum && read["read"] as? Int == bytes.count)
+        let id = UUID().uuidString.lowercased(), source = h.dir + "/source.bin"
+        #expect(FileManager.default.createFile(atPath: source, contents: Data(bytes)))
+        let theirs = try glance([conf, "add", "sw", id, source])
+        #expect(theirs["location"] as? String == store.location(of: id))
+        #expect(try await readAll(store, id, piece: 1 << 20) == bytes)
+        _ = try glance([conf, "delete", "sw", ours.location])
+        try await store.delete(id)
+        #expect(try await store.list().isEmpty)
     }
 
     @Test(arguments: [100_000, 2_600_000])

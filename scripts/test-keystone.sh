@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# A real Keystone (Debian's python3-keystone, sqlite, fernet tokens) on 127.0.0.1 and a Swift proxy
+# that authenticates with it (keystonemiddleware's authtoken + Swift's keystoneauth), on the
+# backends of a Swift that `test-swift.sh start SWIFT_DIR` started. For the tests of auth v3.
+#   test-keystone.sh start DIR SWIFT_DIR   prints "KEYSTONE_PORT PROXY_PORT" (also in DIR/ports)
+#   test-keystone.sh stop DIR              stops what `start DIR` started (by PID) and nothing else
+# Keystone holds: project `images` (domain Default) with user `glance` / `glancepw` (role member),
+# project `service` with user `swift` / `swiftpw` (role admin, for the proxy's authtoken), and the
+# object-store's public endpoint http://127.0.0.1:PROXY_PORT/v1/AUTH_%(project_id)s in region RegionOne.
+set -euo pipefail
+action=$1
+mkdir -p "$2"
+dir=$(cd "$2" && pwd)
+
+stop() {
+  [ -f "$dir/pids" ] || return 0
+  local pids
+  pids=$(cat "$dir/pids")
+  for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+  for pid in $pids; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -f "$dir/pids"
+}
+case "$action" in
+stop) stop; exit 0 ;;
+start) ;;
+*) echo "usage: $0 start DIR SWIFT_DIR | stop DIR" >&2; exit 2 ;;
+esac
+swift_dir=$(cd "$3" && pwd)
+
+if ! command -v keystone-manage >/dev/null || ! /usr/bin/python3 -c 'import keystonemiddleware' 2>/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-keystone python3-keystonemiddleware >/dev/null
+fi
+trap 'stop' ERR
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+keystone_port=$(free_port); proxy_port=$(free_port)
+memcache_port=$(cat "$swift_dir/memcache.port")
+mkdir -p "$dir/fernet" "$dir/credential" "$dir/log"
+: > "$dir/pids"
+cat > "$dir/keystone.conf" <<CONF
+[DEFAULT]
+log_file = $dir/log/keystone.log
+[database]
+connection = sqlite:///$dir/keystone.db
+[token]
+provider = fernet
+[fernet_tokens]
+key_repository = $dir/fernet
+[fernet_receipts]
+key_repository = $dir/fernet
+[credential]
+key_repository = $dir/credential
+CONF
+# keystone-manage prints eventlet's complaints at exit; its status says whether it worked.
+manage() { keystone-manage --config-file "$dir/keystone.conf" "$@" >>"$dir/log/manage.log" 2>&1; }
+manage db_sync
+manage fernet_setup --keystone-user root --keystone-group root
+manage credential_setup --keystone-user root --keystone-group root
+manage bootstrap --bootstrap-password adminpw --bootstrap-region-id RegionOne \
+  --bootstrap-public-url "http://127.0.0.1:$keystone_port/v3/"
+
+launch() {  # NAME COMMAND...
+  local name=$1; shift
+  setsid "$@" </dev/null >"$dir/log/$name.log" 2>&1 &
+  echo $! >> "$dir/pids"
+}
+launch keystone keystone-wsgi-public --host 127.0.0.1 --port "$keystone_port" -- --config-file "$dir/keystone.conf"
+for i in $(seq 100); do
+  curl -sf "http://127.0.0.1:$keystone_port/v3" >/dev/null 2>&1 && break
+  [ "$i" = 100 ] && { echo "keystone did not answer; logs in $dir/log" >&2; stop; exit 1; }
+  sleep 0.1
+done
+
+# Projects, users, roles and the object-store endpoints, through Keystone's API (one process: the
+# openstack CLI takes seconds per call).
+/usr/bin/python3 - "$keystone_port" "$proxy_port" <<'PY'
+import json, sys, urllib.request
+ks, proxy = sys.argv[1], sys.argv[2]
+base = f"http://127.0.0.1:{ks}/v3"
+def call(method, path, body=None, token=None):
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None,
+                                 headers={"Content-Type": "application/json", **({"X-Auth-Token": token} if token else {})})
+    with urllib.request.urlopen(req) as r:
+        return r.headers, json.loads(r.read() or b"{}")
+headers, _ = call("POST", "/auth/tokens", {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+    "name": "admin", "domain": {"id": "default"}, "password": "adminpw"}}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
+token = headers["X-Subject-Token"]
+roles = {r["name"]: r["id"] for r in call("GET", "/roles", token=token)[1]["roles"]}
+for project, user, password, role in (("images", "glance", "glancepw", "member"), ("service", "swift", "swiftpw", "admin")):
+    pid = call("POST", "/projects", {"project": {"name": project, "domain_id": "default"}}, token)[1]["project"]["id"]
+    uid = call("POST", "/users", {"user": {"name": user, "domain_id": "default", "password": password}}, token)[1]["user"]["id"]
+    call("PUT", f"/projects/{pid}/users/{uid}/roles/{roles[role]}", token=token)
+sid = call("POST", "/services", {"service": {"type": "object-store", "name": "swift"}}, token)[1]["service"]["id"]
+# Only the public endpoint: with sqlite, Keystone 22 leaves a write lock behind after creating an
+# endpoint, and the next write fails ("database is locked").
+call("POST", "/endpoints", {"endpoint": {"service_id": sid, "interface": "public", "region_id": "RegionOne",
+                                         "url": f"http://127.0.0.1:{proxy}/v1/AUTH_%(project_id)s"}}, token)
+PY
+
+cat > "$dir/proxy-server.conf" <<CONF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $proxy_port
+workers = 0
+swift_dir = $swift_dir/etc
+log_name = proxy-keystone
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl authtoken keystoneauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+[filter:authtoken]
+paste.filter_factory = keystonemiddleware.auth_token:filter_factory
+www_authenticate_uri = http://127.0.0.1:$keystone_port
+auth_url = http://127.0.0.1:$keystone_port
+auth_type = password
+interface = public
+project_domain_id = default
+user_domain_id = default
+project_name = service
+username = swift
+password = swiftpw
+delay_auth_decision = True
+memcached_servers = 127.0.0.1:$memcache_port
+[filter:keystoneauth]
+use = egg:swift#keystoneauth
+operator_roles = admin, member
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:$memcache_port
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:bulk]
+use = egg:swift#bulk
+[filter:tempurl]
+use = egg:swift#tempurl
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+[filter:dlo]
+use = egg:swift#dlo
+[filter:versioned_writes]
+use = egg:swift#versioned_writes
+[filter:symlink]
+use = egg:swift#symlink
+CONF
+launch proxy-keystone swift-proxy-server "$dir/proxy-server.conf"
+for i in $(seq 200); do
+  curl -sf "http://127.0.0.1:$proxy_port/healthcheck" >/dev/null 2>&1 && break
+  [ "$i" = 200 ] && { echo "the keystone proxy did not become healthy; logs in $dir/log" >&2; stop; exit 1; }
+  sleep 0.1
+done
+echo "$keystone_port $proxy_port" | tee "$dir/ports"
