@@ -292,6 +292,19 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
         #expect(try h.swift.objects(h.container + "_segments").keys.allSatisfy { $0.contains("cli-dlo") } )
     }
 
+    @Test func segmentsOfAnInterruptedUploadAreHiddenThenRemoved() async throws {
+        let h = try SwiftHarness()
+        let store = try h.swiftStore()
+        try h.swift.curl("PUT", h.container)
+        for i in 1...3 { try h.swift.put("\(h.container)/cut-0000\(i)", pattern(100, seed: UInt64(i))) }
+        try h.swift.put("\(h.container)/kept", [1])
+        #expect(try await store.list().map(\.name) == ["kept"])
+        await store.cleanLeftovers(olderThan: 3600)  // recent: perhaps an upload in progress
+        #expect(try h.swift.objects(h.container).count == 4)
+        await store.cleanLeftovers(olderThan: 0)
+        #expect(try h.swift.objects(h.container) == ["kept": 1])
+    }
+
     @Test func listingPagesThroughLargeContainers() async throws {
         let h = try SwiftHarness()
         let store = try h.swiftStore(pageSize: 10)

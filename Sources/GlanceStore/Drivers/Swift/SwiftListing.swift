@@ -53,6 +53,22 @@ enum SwiftListing {
         return images
     }
 
+    /// Segment series without a manifest (`<x>-00001`... listed, `<x>` not): uploads in progress
+    /// or cut short. Each with its segments and the time of the newest.
+    static func orphanSeries(_ entries: [Entry]) -> [(base: String, segments: [String], newest: Timestamp)] {
+        var names = Set<String>()
+        for entry in entries { if let name = entry.name { names.insert(name) } }
+        var series: [String: (segments: [String], newest: Timestamp)] = [:]
+        for entry in entries {
+            guard let name = entry.name, let base = segmentBase(name).map(String.init),
+                  !names.contains(base), names.contains(base + "-00001") else { continue }
+            let time = entry.last_modified.flatMap(parseListingTime) ?? Timestamp(seconds: 0, nanoseconds: 0)
+            series[base, default: ([], time)].segments.append(name)
+            series[base]!.newest = max(series[base]!.newest, time)
+        }
+        return series.map { ($0.key, $0.value.segments, $0.value.newest) }.sorted { $0.base < $1.base }
+    }
+
     /// `glance_storefs_mtime=<seconds>.<nanoseconds>` among the Content-Type's parameters.
     static func mtime(contentType: String?) -> Timestamp? {
         guard let contentType else { return nil }

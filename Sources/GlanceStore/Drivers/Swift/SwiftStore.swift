@@ -38,6 +38,33 @@ public final class SwiftStore: Store {
         self.settings = settings
         self.logger = logger
         account = SwiftAccount(settings: settings, logger: logger)
+        Task.detached { [self] in await self.cleanLeftovers(olderThan: Self.leftoverAge) }
+    }
+
+    /// Segments without a manifest whose newest is older than this are removed at start (an
+    /// upload that stalled this long is dead); newer ones may be an upload in progress (ours in
+    /// another mount, or Glance's) and are only reported.
+    static let leftoverAge: TimeInterval = 3600
+
+    /// The segments that writes cut short (kill -9, a crash, a lost connection) left behind.
+    func cleanLeftovers(olderThan age: TimeInterval) async {
+        do {
+            for container in try await containers() {
+                for series in SwiftListing.orphanSeries(try await listing(container)) {
+                    let idle = Date().timeIntervalSince(series.newest.date)
+                    if idle >= age {
+                        try await deleteObjects(container, series.segments)
+                        logger.notice("removed the segments of an interrupted upload", metadata: [
+                            "store": "\(id)", "container": "\(container)", "image": "\(series.base)", "segments": "\(series.segments.count)"])
+                    } else {
+                        logger.info("segments without a manifest (an upload in progress, or cut short less than an hour ago); hidden", metadata: [
+                            "store": "\(id)", "container": "\(container)", "image": "\(series.base)", "segments": "\(series.segments.count)"])
+                    }
+                }
+            }
+        } catch {
+            logger.warning("cannot look for the leftovers of interrupted uploads", metadata: ["store": "\(id)", "error": "\(error)"])
+        }
     }
 
     /// One line for `check`: where the images are and as whom (never the key).
