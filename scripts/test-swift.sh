@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A real single-node Swift (Debian's 2.30) on 127.0.0.1 for the swift store's tests and benchmark.
-#   test-swift.sh start DIR   prints "PROXY_PORT SHORT_TOKEN_PORT" once both proxies answer
+#   test-swift.sh start DIR   prints "PROXY_PORT SHORT_TOKEN_PORT TLS_PORT" once the proxies answer
 #   test-swift.sh stop DIR    stops what `start DIR` started (by the PIDs it recorded) and nothing else
 # One replica, one device per ring on a plain directory (DIR/srv/d1), tempauth with the account
 # AUTH_test (user test:tester, key testing, .admin) behind memcached. Two proxies share the
 # backends: PROXY_PORT with day-long tokens, SHORT_TOKEN_PORT whose tokens (user short:tester) live 5 seconds (the
-# test of a token expiring in the middle of a read). DIR/ports holds the two ports, DIR/memcache.port
+# test of a token expiring in the middle of a read), TLS_PORT like PROXY_PORT over https with a
+# certificate signed by DIR/tls/ca.pem. DIR/ports holds the three ports, DIR/memcache.port
 # memcached's (flushing it revokes every token).
 set -euo pipefail
 action=$1
@@ -39,7 +40,14 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 mkdir -p "$dir/etc" "$dir/srv/d1" "$dir/log" "$dir/run"
 : > "$dir/pids"
 memcache_port=$(free_port); account_port=$(free_port); container_port=$(free_port); object_port=$(free_port)
-proxy_port=$(free_port); short_port=$(free_port)
+proxy_port=$(free_port); short_port=$(free_port); tls_port=$(free_port)
+mkdir -p "$dir/tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=glance-storefs test CA" \
+  -keyout "$dir/tls/ca.key" -out "$dir/tls/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/tls/server.key" -out "$dir/tls/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' > "$dir/tls/ext.cnf"
+openssl x509 -req -in "$dir/tls/server.csr" -CA "$dir/tls/ca.pem" -CAkey "$dir/tls/ca.key" -CAcreateserial \
+  -days 2 -extfile "$dir/tls/ext.cnf" -out "$dir/tls/server.pem" 2>/dev/null
 
 # Rings in one python process (the swift-ring-builder CLI takes ~8 s for the three).
 /usr/bin/python3 - "$dir/etc" "$account_port" "$container_port" "$object_port" <<'PY'
@@ -125,6 +133,9 @@ proxy_conf "$proxy_port" 86400 test_tester > "$dir/etc/proxy-server.conf"
 # tempauth hands out a user's unexpired token again, from any proxy sharing memcached: the short
 # tokens are another user's (short:tester, key testing, account AUTH_short).
 proxy_conf "$short_port" 5 short_tester > "$dir/etc/proxy-short.conf"
+# Swift's own TLS ("for testing only", which this is).
+proxy_conf "$tls_port" 86400 test_tester | sed "s#^bind_port = .*#&\ncert_file = $dir/tls/server.pem\nkey_file = $dir/tls/server.key#" \
+  > "$dir/etc/proxy-tls.conf"
 
 # Daemons must not keep the caller's pipes open (a test harness waits for them to close).
 launch() {  # NAME COMMAND...
@@ -136,11 +147,12 @@ launch memcached memcached -l 127.0.0.1 -p "$memcache_port" -U 0 -u root -m 64
 for kind in account container object; do launch $kind swift-$kind-server "$dir/etc/$kind-server.conf"; done
 launch proxy swift-proxy-server "$dir/etc/proxy-server.conf"
 launch proxy-short swift-proxy-server "$dir/etc/proxy-short.conf"
+launch proxy-tls swift-proxy-server "$dir/etc/proxy-tls.conf"
 
-for port in "$proxy_port" "$short_port"; do
+for url in "http://127.0.0.1:$proxy_port" "http://127.0.0.1:$short_port" "https://127.0.0.1:$tls_port"; do
   for i in $(seq 200); do
-    curl -sf "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1 && break
-    [ "$i" = 200 ] && { echo "swift proxy on port $port did not become healthy; logs in $dir/log" >&2; stop; exit 1; }
+    curl -sf --cacert "$dir/tls/ca.pem" "$url/healthcheck" >/dev/null 2>&1 && break
+    [ "$i" = 200 ] && { echo "swift proxy $url did not become healthy; logs in $dir/log" >&2; stop; exit 1; }
     sleep 0.1
   done
 done
@@ -153,4 +165,4 @@ for i in $(seq 200); do
   sleep 0.1
 done
 echo "$memcache_port" > "$dir/memcache.port"
-echo "$proxy_port $short_port" | tee "$dir/ports"
+echo "$proxy_port $short_port $tls_port" | tee "$dir/ports"

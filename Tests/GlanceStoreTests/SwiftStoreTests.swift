@@ -12,6 +12,9 @@ final class SwiftCluster: @unchecked Sendable {
     let port: Int
     /// A proxy whose tokens live 5 seconds.
     let shortTokenPort: Int
+    /// The first proxy's twin over https, its certificate signed by `caFile`.
+    let tlsPort: Int
+    var caFile: String { dir + "/tls/ca.pem" }
     private let owned: Bool
 
     static let script: String = {
@@ -32,9 +35,10 @@ final class SwiftCluster: @unchecked Sendable {
         let ports = ((try? String(contentsOfFile: dir + "/ports", encoding: .utf8)) ?? "").split(separator: " ").compactMap {
             Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        try #require(ports.count == 2, "Swift did not start (see \(dir)/log)")
+        try #require(ports.count == 3, "Swift did not start (see \(dir)/log)")
         port = ports[0]
         shortTokenPort = ports[1]
+        tlsPort = ports[2]
     }
 
     deinit {
@@ -158,6 +162,7 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
     let options: String
     let port: Int?
     let user: String
+    var scheme = "http"
 
     /// `port`/`user`: another proxy of the cluster and its user (the short-token one).
     init(options: String = "", port: Int? = nil, user: String = "test:tester", keystone: KeystoneServer? = nil) throws {
@@ -184,7 +189,7 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
             """
         } ?? """
             [ref1]
-            auth_address = http://127.0.0.1:\(port ?? swift.port)/auth/v1.0
+            auth_address = \(scheme)://127.0.0.1:\(port ?? swift.port)/auth/v1.0
             user = \(user)
             key = testing
             auth_version = 1
@@ -419,6 +424,43 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
             guard case StoreError.forbidden(let text) = error else { return false }
             return text.contains("images:glance") && !text.contains("nope")
         }
+    }
+
+    @Test func tlsIsVerifiedAsGlancesOptionsSay() async throws {
+        let swift = try SwiftCluster()
+        func store(_ options: String) throws -> SwiftStore {
+            let h = try SwiftHarness(options: options, port: swift.tlsPort)
+            h.scheme = "https"
+            return try h.swiftStore()
+        }
+        #expect(try await store("swift_store_cacert = \(swift.caFile)").list().isEmpty)
+        await #expect { try await store("").list() } throws: { error in
+            guard case StoreError.remoteServiceUnavailable(let text) = error else { return false }
+            return text.contains("TLS") || text.contains("certificate")
+        }
+        #expect(try await store("swift_store_auth_insecure = true").list().isEmpty)
+    }
+
+    @Test func capacityIsTheAccountsUsageAndQuota() async throws {
+        let h = try SwiftHarness()
+        let store = try h.swiftStore()
+        try await writeImage(store, "img", pattern(10_000))
+        // (The account's usage lags: Swift's container-updater reports it, and this cluster runs none.)
+        let unlimited = try await store.capacity()
+        #expect(unlimited.availableBytes == 1 << 50 && unlimited.totalBytes >= 1 << 50)
+        // The short-token proxy's account is this test's alone: a quota there changes no other test.
+        let own = try SwiftHarness(port: h.swift.shortTokenPort, user: "short:tester")
+        let quoted = try own.swiftStore()
+        try await writeImage(quoted, "img", pattern(10_000))
+        let token = try await quoted.account.auth.session()
+        _ = try output("/usr/bin/curl", ["-sf", "-X", "POST", "-H", "X-Auth-Token: \(token.token)",
+                                         "-H", "X-Account-Meta-Quota-Bytes: 5000000000", token.storageURL])
+        defer { _ = try? output("/usr/bin/curl", ["-s", "-X", "POST", "-H", "X-Auth-Token: \(token.token)",
+                                                  "-H", "X-Remove-Account-Meta-Quota-Bytes: x", token.storageURL]) }
+        let capacity = try await quoted.capacity()
+        #expect(capacity.totalBytes == 5_000_000_000)
+        #expect(capacity.availableBytes <= 5_000_000_000 && capacity.availableBytes > 4_000_000_000)
+        try await quoted.delete("img")
     }
 
     @Test func wrongKeyIsAClearError() async throws {
