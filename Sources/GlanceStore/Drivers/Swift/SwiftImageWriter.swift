@@ -119,8 +119,10 @@ actor SwiftImageWriter: ImageWriter {
     /// Into the upload's body; when the request is over already, its own error says why.
     private func deliver(_ buffer: ByteBuffer, _ upload: Upload) async throws(StoreError) {
         do { try await upload.channel.send(buffer) } catch {
-            _ = try await Self.result(upload.task, "writing \(name)")
-            throw .backend("writing \(name): Swift answered before the data was sent")
+            let reply = try await Self.result(upload.task, "writing \(name)")
+            // Refused before the body (a token that expired on the way, a full account...): the
+            // data sent is gone, so the write fails with Swift's reason.
+            throw SwiftStore.error(reply, "writing \(name)")
         }
     }
 

@@ -312,10 +312,13 @@ public final class SwiftStore: Store {
         let head = try await account.request(.HEAD, SwiftAccount.objectPath(from, name))
         if head.status == 404 { throw .notFound(image: name) }
         guard head.ok else { throw Self.error(head, "HEAD \(from)/\(name)") }
+        if name == newName { return }
         let existing = try await account.request(.HEAD, SwiftAccount.objectPath(to, newName))
         if existing.ok {
             guard replacing else { throw .duplicate(image: newName) }
-            try await remove(to, newName)
+            // A plain object over a plain object: the copy replaces it in one step. Anything with
+            // segments goes first, segments included (its name's segments are about to be rewritten).
+            if Self.isLargeObject(existing) || Self.isLargeObject(head) { try await remove(to, newName) }
         }
         try await ensure(to)
         let source = "/" + SwiftAccount.objectPath(from, name)
@@ -343,6 +346,10 @@ public final class SwiftStore: Store {
             let reply = try await account.request(.DELETE, SwiftAccount.objectPath(from, name))
             guard reply.ok || reply.status == 404 else { throw Self.error(reply, "deleting \(from)/\(name)") }
         }
+    }
+
+    static func isLargeObject(_ head: SwiftAccount.Reply) -> Bool {
+        head.header("X-Object-Manifest") != nil || head.header("X-Static-Large-Object")?.lowercased() == "true"
     }
 
     /// A server-side copy (PUT with X-Copy-From): metadata and Content-Type go along.
