@@ -6,7 +6,8 @@
 #   test-keystone.sh stop DIR              stops what `start DIR` started (by PID) and nothing else
 # Keystone holds: project `images` (domain Default) with user `glance` / `glancepw` (role member),
 # project `service` with user `swift` / `swiftpw` (role admin, for the proxy's authtoken), and the
-# object-store's public endpoint http://127.0.0.1:PROXY_PORT/v1/AUTH_%(project_id)s in region RegionOne.
+# object-store's endpoints http://127.0.0.1:PROXY_PORT/v1/AUTH_%(project_id)s (public, admin) and
+# http://localhost:PROXY_PORT/... (internal) in region RegionOne.
 set -euo pipefail
 action=$1
 mkdir -p "$2"
@@ -56,6 +57,9 @@ CONF
 # keystone-manage prints eventlet's complaints at exit; its status says whether it worked.
 manage() { keystone-manage --config-file "$dir/keystone.conf" "$@" >>"$dir/log/manage.log" 2>&1; }
 manage db_sync
+# Write-ahead logging: Keystone's connections keep read transactions open between requests, which
+# in sqlite's default mode make every later write fail with "database is locked".
+/usr/bin/python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode=WAL")' "$dir/keystone.db"
 manage fernet_setup --keystone-user root --keystone-group root
 manage credential_setup --keystone-user root --keystone-group root
 manage bootstrap --bootstrap-password adminpw --bootstrap-region-id RegionOne \
@@ -66,7 +70,11 @@ launch() {  # NAME COMMAND...
   setsid "$@" </dev/null >"$dir/log/$name.log" 2>&1 &
   echo $! >> "$dir/pids"
 }
-launch keystone keystone-wsgi-public --host 127.0.0.1 --port "$keystone_port" -- --config-file "$dir/keystone.conf"
+# Set-up through keystone-wsgi-public's own server (one request at a time).
+setsid keystone-wsgi-public --host 127.0.0.1 --port "$keystone_port" -- --config-file "$dir/keystone.conf" \
+  </dev/null >"$dir/log/keystone-setup.log" 2>&1 &
+setup_pid=$!
+echo $setup_pid >> "$dir/pids"
 for i in $(seq 100); do
   curl -sf "http://127.0.0.1:$keystone_port/v3" >/dev/null 2>&1 && break
   [ "$i" = 100 ] && { echo "keystone did not answer; logs in $dir/log" >&2; stop; exit 1; }
@@ -93,11 +101,29 @@ for project, user, password, role in (("images", "glance", "glancepw", "member")
     uid = call("POST", "/users", {"user": {"name": user, "domain_id": "default", "password": password}}, token)[1]["user"]["id"]
     call("PUT", f"/projects/{pid}/users/{uid}/roles/{roles[role]}", token=token)
 sid = call("POST", "/services", {"service": {"type": "object-store", "name": "swift"}}, token)[1]["service"]["id"]
-# Only the public endpoint: with sqlite, Keystone 22 leaves a write lock behind after creating an
-# endpoint, and the next write fails ("database is locked").
-call("POST", "/endpoints", {"endpoint": {"service_id": sid, "interface": "public", "region_id": "RegionOne",
-                                         "url": f"http://127.0.0.1:{proxy}/v1/AUTH_%(project_id)s"}}, token)
+# The internal endpoint names the same proxy as "localhost": a test can tell which one was chosen.
+for interface, host in (("public", "127.0.0.1"), ("internal", "localhost"), ("admin", "127.0.0.1")):
+    call("POST", "/endpoints", {"endpoint": {"service_id": sid, "interface": interface, "region_id": "RegionOne",
+                                             "url": f"http://{host}:{proxy}/v1/AUTH_%(project_id)s"}}, token)
 PY
+kill "$setup_pid"
+while kill -0 "$setup_pid" 2>/dev/null; do sleep 0.1; done
+# Then the same application behind a threading server: one request at a time, the proxy's token
+# checks would queue behind the tests' logins.
+launch keystone /usr/bin/python3 -c '
+import socketserver, sys, wsgiref.simple_server as wss
+port, conf = int(sys.argv[2]), sys.argv[3]
+sys.argv[1:] = ["--config-file", conf]
+from keystone.server.wsgi import initialize_public_application
+class Server(socketserver.ThreadingMixIn, wss.WSGIServer):
+    daemon_threads = True
+wss.make_server("127.0.0.1", port, initialize_public_application(), server_class=Server).serve_forever()
+' keystone "$keystone_port" "$dir/keystone.conf"
+for i in $(seq 100); do
+  curl -sf "http://127.0.0.1:$keystone_port/v3" >/dev/null 2>&1 && break
+  [ "$i" = 100 ] && { echo "keystone did not answer; logs in $dir/log" >&2; stop; exit 1; }
+  sleep 0.1
+done
 
 cat > "$dir/proxy-server.conf" <<CONF
 [DEFAULT]

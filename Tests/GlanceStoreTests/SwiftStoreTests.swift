@@ -422,6 +422,13 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
         let session = try await store.account.auth.session()
         #expect(session.storageURL.hasPrefix("http://127.0.0.1:") && session.storageURL.contains("/v1/AUTH_"))
         #expect(try keystone.cli(["list", h.container]) == "img\n")
+        // swift_store_endpoint_type picks the catalog's interface (this Keystone's internal one says "localhost").
+        let inside = try SwiftHarness(options: "swift_store_endpoint_type = internalURL", keystone: keystone).swiftStore()
+        #expect(try await inside.list().isEmpty)
+        #expect(try await inside.account.auth.session().storageURL.hasPrefix("http://localhost:"))
+        // swift_store_endpoint overrides the catalog.
+        let fixed = try SwiftHarness(options: "swift_store_endpoint = \(session.storageURL)", keystone: keystone).swiftStore()
+        #expect(try await fixed.account.auth.session().storageURL == session.storageURL)
         // No endpoint of that region: said, not guessed.
         let elsewhere = try SwiftHarness(options: "swift_store_region = Elsewhere", keystone: keystone)
         await #expect { try await elsewhere.swiftStore().list() } throws: { error in
