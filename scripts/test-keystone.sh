@@ -153,34 +153,8 @@ memcached_servers = 127.0.0.1:$memcache_port
 [filter:keystoneauth]
 use = egg:swift#keystoneauth
 operator_roles = admin, member
-[filter:cache]
-use = egg:swift#memcache
-memcache_servers = 127.0.0.1:$memcache_port
-[filter:catch_errors]
-use = egg:swift#catch_errors
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-[filter:healthcheck]
-use = egg:swift#healthcheck
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-[filter:listing_formats]
-use = egg:swift#listing_formats
-[filter:bulk]
-use = egg:swift#bulk
-[filter:tempurl]
-use = egg:swift#tempurl
-[filter:copy]
-use = egg:swift#copy
-[filter:slo]
-use = egg:swift#slo
-[filter:dlo]
-use = egg:swift#dlo
-[filter:versioned_writes]
-use = egg:swift#versioned_writes
-[filter:symlink]
-use = egg:swift#symlink
 CONF
+cat "$swift_dir/etc/proxy-filters.conf" >> "$dir/proxy-server.conf"
 launch proxy-keystone swift-proxy-server "$dir/proxy-server.conf"
 for i in $(seq 200); do
   curl -sf "http://127.0.0.1:$proxy_port/healthcheck" >/dev/null 2>&1 && break

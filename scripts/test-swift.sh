@@ -82,24 +82,8 @@ use = egg:swift#$kind
 CONF
 done
 
-proxy_conf() {  # PORT TOKEN_LIFE USER
-  cat <<CONF
-[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = $1
-workers = 0
-swift_dir = $dir/etc
-log_name = proxy-server
-[pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
-[app:proxy-server]
-use = egg:swift#proxy
-account_autocreate = true
-allow_account_management = true
-[filter:tempauth]
-use = egg:swift#tempauth
-user_$3 = testing .admin
-token_life = $2
+# The filters every proxy's pipeline has but auth (test-keystone.sh's proxy uses them too).
+cat > "$dir/etc/proxy-filters.conf" <<CONF
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:$memcache_port
@@ -128,6 +112,26 @@ use = egg:swift#versioned_writes
 [filter:symlink]
 use = egg:swift#symlink
 CONF
+proxy_conf() {  # PORT TOKEN_LIFE USER
+  cat <<CONF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $1
+workers = 0
+swift_dir = $dir/etc
+log_name = proxy-server
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+allow_account_management = true
+[filter:tempauth]
+use = egg:swift#tempauth
+user_$3 = testing .admin
+token_life = $2
+CONF
+  cat "$dir/etc/proxy-filters.conf"
 }
 proxy_conf "$proxy_port" 86400 test_tester > "$dir/etc/proxy-server.conf"
 # tempauth hands out a user's unexpired token again, from any proxy sharing memcached: the short

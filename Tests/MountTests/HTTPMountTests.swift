@@ -57,14 +57,7 @@ extension MountSuite {
             defer { kill(silent.pid, SIGKILL); silent.wait(); sh("rm -f /tmp/storefs-silent-\(port).*") }
             usleep(300_000)
             let demo = Demo(http: "storefs_index_url = http://127.0.0.1:\(port)/\nstorefs_timeout = 1")
-            sh("echo ok > \(demo.datadir("fast"))/img")
-            try demo.mount()
-            let start = Date()
-            let r = sh("ls \(demo.path("web"))")
-            #expect(r.status != 0 && r.err.contains("Input/output error"), "\(r.err)")
-            #expect(Date().timeIntervalSince(start) < 4)
-            #expect(sh("ls -U \(demo.mountpoint)").out == "fast\ncheap\nweb\n")
-            #expect(sh("cat \(demo.path("fast", "img"))").out == "ok\n")
+            try expectDeadBackendFailsOnlyItsStore(demo, store: "web", within: 4)
         }
     }
 }

@@ -162,3 +162,17 @@ func killDaemon(_ demo: Demo, duringCopyFrom source: String, to path: String, co
     kill(pid, SIGKILL)
     return copy.wait()
 }
+
+/// Mounts `demo`, whose store `store` has a dead backend, and checks that listing it fails with EIO
+/// within `seconds` while the root and the file stores work on.
+func expectDeadBackendFailsOnlyItsStore(_ demo: Demo, store: String, within seconds: Double,
+                                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+    sh("echo ok > \(demo.datadir("fast"))/img")
+    try demo.mount()
+    let start = Date()
+    let r = sh("ls \(demo.path(store))")
+    #expect(r.status != 0 && r.err.contains("Input/output error"), "\(r.err)", sourceLocation: sourceLocation)
+    #expect(Date().timeIntervalSince(start) < seconds, "failed after \(Date().timeIntervalSince(start)) s", sourceLocation: sourceLocation)
+    #expect(sh("ls -U \(demo.mountpoint)").out == demo.stores.joined(separator: "\n") + "\n\(store)\n", sourceLocation: sourceLocation)
+    #expect(sh("cat \(demo.path("fast", "img"))").out == "ok\n", sourceLocation: sourceLocation)
+}

@@ -148,14 +148,7 @@ extension MountSuite {
                 swift_store_auth_version = 1
                 storefs_timeout = 2
                 """)
-            sh("echo ok > \(demo.datadir("fast"))/img")
-            try demo.mount()
-            let start = Date()
-            let r = sh("ls \(demo.path("obj"))")
-            #expect(r.status != 0 && r.err.contains("Input/output error"), "\(r.err)")
-            #expect(Date().timeIntervalSince(start) < 8, "failed after \(Date().timeIntervalSince(start)) s")
-            #expect(sh("ls -U \(demo.mountpoint)").out == "fast\ncheap\nobj\n")
-            #expect(sh("cat \(demo.path("fast", "img"))").out == "ok\n")
+            try expectDeadBackendFailsOnlyItsStore(demo, store: "obj", within: 8)
         }
     }
 }
