@@ -7,6 +7,7 @@
 # caps on pool `images` (DIR/ceph.client.glance.keyring). The OSD keeps data in RAM (memstore, about
 # twice the bytes stored); CEPH_OBJECTSTORE=bluestore puts it on a sparse file instead (benchmarks).
 set -euo pipefail
+source "$(dirname "$0")/daemon-lib.sh"
 action=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
 conf=$dir/ceph.conf
@@ -40,7 +41,6 @@ if [ ${#need[@]} -gt 0 ]; then
     { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
 fi
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 v2=$(free_port); v1=$(free_port)
 fsid=$(uuidgen)
 store=${CEPH_OBJECTSTORE:-memstore}

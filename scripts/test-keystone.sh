@@ -13,19 +13,9 @@ action=$1
 mkdir -p "$2"
 dir=$(cd "$2" && pwd)
 
-stop() {
-  [ -f "$dir/pids" ] || return 0
-  local pids
-  pids=$(cat "$dir/pids")
-  for pid in $pids; do kill "$pid" 2>/dev/null || true; done
-  for pid in $pids; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -f "$dir/pids"
-}
+source "$(dirname "$0")/daemon-lib.sh"
 case "$action" in
-stop) stop; exit 0 ;;
+stop) stop_launched; exit 0 ;;
 start) ;;
 *) echo "usage: $0 start DIR SWIFT_DIR | stop DIR" >&2; exit 2 ;;
 esac
@@ -34,8 +24,7 @@ swift_dir=$(cd "$3" && pwd)
 if ! command -v keystone-manage >/dev/null || ! /usr/bin/python3 -c 'import keystonemiddleware' 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-keystone python3-keystonemiddleware >/dev/null
 fi
-trap 'stop' ERR
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap 'stop_launched' ERR
 keystone_port=$(free_port); proxy_port=$(free_port)
 memcache_port=$(cat "$swift_dir/memcache.port")
 mkdir -p "$dir/fernet" "$dir/credential" "$dir/log"
@@ -65,21 +54,10 @@ manage credential_setup --keystone-user root --keystone-group root
 manage bootstrap --bootstrap-password adminpw --bootstrap-region-id RegionOne \
   --bootstrap-public-url "http://127.0.0.1:$keystone_port/v3/"
 
-launch() {  # NAME COMMAND...
-  local name=$1; shift
-  setsid "$@" </dev/null >"$dir/log/$name.log" 2>&1 &
-  echo $! >> "$dir/pids"
-}
 # Set-up through keystone-wsgi-public's own server (one request at a time).
-setsid keystone-wsgi-public --host 127.0.0.1 --port "$keystone_port" -- --config-file "$dir/keystone.conf" \
-  </dev/null >"$dir/log/keystone-setup.log" 2>&1 &
-setup_pid=$!
-echo $setup_pid >> "$dir/pids"
-for i in $(seq 100); do
-  curl -sf "http://127.0.0.1:$keystone_port/v3" >/dev/null 2>&1 && break
-  [ "$i" = 100 ] && { echo "keystone did not answer; logs in $dir/log" >&2; stop; exit 1; }
-  sleep 0.1
-done
+launch keystone-setup keystone-wsgi-public --host 127.0.0.1 --port "$keystone_port" -- --config-file "$dir/keystone.conf"
+setup_pid=$(tail -n 1 "$dir/pids")
+wait_for "http://127.0.0.1:$keystone_port/v3" keystone
 
 # Projects, users, roles and the object-store endpoints, through Keystone's API (one process: the
 # openstack CLI takes seconds per call).
@@ -119,11 +97,7 @@ class Server(socketserver.ThreadingMixIn, wss.WSGIServer):
     daemon_threads = True
 wss.make_server("127.0.0.1", port, initialize_public_application(), server_class=Server).serve_forever()
 ' keystone "$keystone_port" "$dir/keystone.conf"
-for i in $(seq 100); do
-  curl -sf "http://127.0.0.1:$keystone_port/v3" >/dev/null 2>&1 && break
-  [ "$i" = 100 ] && { echo "keystone did not answer; logs in $dir/log" >&2; stop; exit 1; }
-  sleep 0.1
-done
+wait_for "http://127.0.0.1:$keystone_port/v3" keystone
 
 cat > "$dir/proxy-server.conf" <<CONF
 [DEFAULT]
@@ -156,9 +130,5 @@ operator_roles = admin, member
 CONF
 cat "$swift_dir/etc/proxy-filters.conf" >> "$dir/proxy-server.conf"
 launch proxy-keystone swift-proxy-server "$dir/proxy-server.conf"
-for i in $(seq 200); do
-  curl -sf "http://127.0.0.1:$proxy_port/healthcheck" >/dev/null 2>&1 && break
-  [ "$i" = 200 ] && { echo "the keystone proxy did not become healthy; logs in $dir/log" >&2; stop; exit 1; }
-  sleep 0.1
-done
+wait_for "http://127.0.0.1:$proxy_port/healthcheck" "the keystone proxy"
 echo "$keystone_port $proxy_port" | tee "$dir/ports"

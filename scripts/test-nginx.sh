@@ -9,6 +9,7 @@
 # "METHOD URI STATUS BODY_BYTES RANGE". PROXY_PORT is a forward proxy (tinyproxy, Debian's; CONNECT
 # to any port) logging each connection to DIR/tmp/proxy.log.
 set -euo pipefail
+source "$(dirname "$0")/daemon-lib.sh"
 action=$1
 dir=$(cd "$2" && pwd)
 case "$action" in
@@ -31,15 +32,7 @@ done
 # The packaged nginx starts itself on port 80 when installed; ours runs apart, with its own config.
 mkdir -p "$dir/www/html" "$dir/tls" "$dir/tmp"
 chmod 755 "$dir" "$dir/www" "$dir/www/html"
-if [ ! -f "$dir/tls/server.pem" ]; then
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=glance-storefs test CA" \
-    -keyout "$dir/tls/ca.key" -out "$dir/tls/ca.pem" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/tls/server.key" -out "$dir/tls/server.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1\n' > "$dir/tls/ext.cnf"
-  openssl x509 -req -in "$dir/tls/server.csr" -CA "$dir/tls/ca.pem" -CAkey "$dir/tls/ca.key" -CAcreateserial \
-    -days 2 -extfile "$dir/tls/ext.cnf" -out "$dir/tls/server.pem" 2>/dev/null
-fi
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+test_certificate "$dir/tls"
 port=$(free_port); tls_port=$(free_port); proxy_port=$(free_port)
 cat > "$dir/nginx.conf" <<CONF
 worker_processes 2;

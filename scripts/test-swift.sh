@@ -13,19 +13,9 @@ action=$1
 mkdir -p "$2"
 dir=$(cd "$2" && pwd)
 
-stop() {
-  [ -f "$dir/pids" ] || return 0
-  local pids
-  pids=$(cat "$dir/pids")
-  for pid in $pids; do kill "$pid" 2>/dev/null || true; done
-  for pid in $pids; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -f "$dir/pids"
-}
+source "$(dirname "$0")/daemon-lib.sh"
 case "$action" in
-stop) stop; exit 0 ;;
+stop) stop_launched; exit 0 ;;
 start) ;;
 *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
 esac
@@ -35,19 +25,12 @@ if ! command -v swift-proxy-server >/dev/null || ! command -v memcached >/dev/nu
     swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached curl >/dev/null
 fi
 # Debian's packages start nothing here (no init system in use); ours run apart, with their own configs.
-trap 'stop' ERR
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap 'stop_launched' ERR
 mkdir -p "$dir/etc" "$dir/srv/d1" "$dir/log" "$dir/run"
 : > "$dir/pids"
 memcache_port=$(free_port); account_port=$(free_port); container_port=$(free_port); object_port=$(free_port)
 proxy_port=$(free_port); short_port=$(free_port); tls_port=$(free_port)
-mkdir -p "$dir/tls"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=glance-storefs test CA" \
-  -keyout "$dir/tls/ca.key" -out "$dir/tls/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/tls/server.key" -out "$dir/tls/server.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' > "$dir/tls/ext.cnf"
-openssl x509 -req -in "$dir/tls/server.csr" -CA "$dir/tls/ca.pem" -CAkey "$dir/tls/ca.key" -CAcreateserial \
-  -days 2 -extfile "$dir/tls/ext.cnf" -out "$dir/tls/server.pem" 2>/dev/null
+test_certificate "$dir/tls"
 
 # Rings in one python process (the swift-ring-builder CLI takes ~8 s for the three).
 /usr/bin/python3 - "$dir/etc" "$account_port" "$container_port" "$object_port" <<'PY'
@@ -83,35 +66,12 @@ CONF
 done
 
 # The filters every proxy's pipeline has but auth (test-keystone.sh's proxy uses them too).
-cat > "$dir/etc/proxy-filters.conf" <<CONF
-[filter:cache]
-use = egg:swift#memcache
-memcache_servers = 127.0.0.1:$memcache_port
-[filter:catch_errors]
-use = egg:swift#catch_errors
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-[filter:healthcheck]
-use = egg:swift#healthcheck
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-[filter:listing_formats]
-use = egg:swift#listing_formats
-[filter:bulk]
-use = egg:swift#bulk
-[filter:tempurl]
-use = egg:swift#tempurl
-[filter:copy]
-use = egg:swift#copy
-[filter:slo]
-use = egg:swift#slo
-[filter:dlo]
-use = egg:swift#dlo
-[filter:versioned_writes]
-use = egg:swift#versioned_writes
-[filter:symlink]
-use = egg:swift#symlink
-CONF
+{
+  printf '[filter:cache]\nuse = egg:swift#memcache\nmemcache_servers = 127.0.0.1:%s\n' "$memcache_port"
+  for filter in catch_errors gatekeeper healthcheck proxy-logging listing_formats bulk tempurl copy slo dlo versioned_writes symlink; do
+    printf '[filter:%s]\nuse = egg:swift#%s\n' "$filter" "${filter//-/_}"
+  done
+} > "$dir/etc/proxy-filters.conf"
 proxy_conf() {  # PORT TOKEN_LIFE USER
   cat <<CONF
 [DEFAULT]
@@ -141,12 +101,6 @@ proxy_conf "$short_port" 5 short_tester > "$dir/etc/proxy-short.conf"
 proxy_conf "$tls_port" 86400 test_tester | sed "s#^bind_port = .*#&\ncert_file = $dir/tls/server.pem\nkey_file = $dir/tls/server.key#" \
   > "$dir/etc/proxy-tls.conf"
 
-# Daemons must not keep the caller's pipes open (a test harness waits for them to close).
-launch() {  # NAME COMMAND...
-  local name=$1; shift
-  setsid "$@" </dev/null >"$dir/log/$name.log" 2>&1 &
-  echo $! >> "$dir/pids"
-}
 launch memcached memcached -l 127.0.0.1 -p "$memcache_port" -U 0 -u root -m 64
 for kind in account container object; do launch $kind swift-$kind-server "$dir/etc/$kind-server.conf"; done
 launch proxy swift-proxy-server "$dir/etc/proxy-server.conf"
@@ -154,18 +108,14 @@ launch proxy-short swift-proxy-server "$dir/etc/proxy-short.conf"
 launch proxy-tls swift-proxy-server "$dir/etc/proxy-tls.conf"
 
 for url in "http://127.0.0.1:$proxy_port" "http://127.0.0.1:$short_port" "https://127.0.0.1:$tls_port"; do
-  for i in $(seq 200); do
-    curl -sf --cacert "$dir/tls/ca.pem" "$url/healthcheck" >/dev/null 2>&1 && break
-    [ "$i" = 200 ] && { echo "swift proxy $url did not become healthy; logs in $dir/log" >&2; stop; exit 1; }
-    sleep 0.1
-  done
+  wait_for "$url/healthcheck" "a swift proxy"
 done
 # The account answers once the backends do (the proxy is up before them).
 for i in $(seq 200); do
   token=$(curl -s -D - -o /dev/null -H 'X-Auth-User: test:tester' -H 'X-Auth-Key: testing' \
             "http://127.0.0.1:$proxy_port/auth/v1.0" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-auth-token"{print $2}')
   if [ -n "$token" ] && curl -sf -o /dev/null -X HEAD -H "X-Auth-Token: $token" "http://127.0.0.1:$proxy_port/v1/AUTH_test"; then break; fi
-  [ "$i" = 200 ] && { echo "swift account did not answer; logs in $dir/log" >&2; stop; exit 1; }
+  [ "$i" = 200 ] && { echo "swift account did not answer; logs in $dir/log" >&2; stop_launched; exit 1; }
   sleep 0.1
 done
 echo "$memcache_port" > "$dir/memcache.port"

@@ -204,3 +204,10 @@ enum ConformanceCase: String, CaseIterable, CustomTestStringConvertible, Sendabl
         }
     }
 }
+
+/// A file of the repository (`scripts/test-swift.sh`...), found from this source file upwards.
+func repositoryFile(_ relative: String, from source: String = #filePath) -> String {
+    var dir = URL(fileURLWithPath: source).deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: dir.appendingPathComponent(relative).path) { dir.deleteLastPathComponent() }
+    return dir.appendingPathComponent(relative).path
+}

@@ -7,8 +7,7 @@ import GlanceConfig
 /// Glance's own file driver (Debian python3-glance-store, run with /usr/bin/python3) reads what we
 /// write, and we read what it writes. The suite fails, never skips, when it is not installed.
 @Suite struct GlanceInteropTests {
-    static let tool = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Interop/glance_store_tool.py").path
+    static let tool = repositoryFile("Tests/Interop/glance_store_tool.py")
 
     func glanceStore(_ args: [String]) throws -> [String: Any] {
         let p = Process()

@@ -11,11 +11,7 @@ final class NginxServer: @unchecked Sendable {
     let tlsPort: Int
     let proxyPort: Int
 
-    static let script: String = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("scripts/test-nginx.sh").path) { dir.deleteLastPathComponent() }
-        return dir.appendingPathComponent("scripts/test-nginx.sh").path
-    }()
+    static let script = repositoryFile("scripts/test-nginx.sh")
 
     init() throws {
         dir = NSTemporaryDirectory() + "storefs-nginx-" + UUID().uuidString

@@ -12,11 +12,7 @@ final class CephCluster: @unchecked Sendable {
     let dir: String
     private let owned: Bool
 
-    static let script: String = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("scripts/test-ceph.sh").path) { dir.deleteLastPathComponent() }
-        return dir.appendingPathComponent("scripts/test-ceph.sh").path
-    }()
+    static let script = repositoryFile("scripts/test-ceph.sh")
 
     init() throws {
         if let shared = ProcessInfo.processInfo.environment["STOREFS_TEST_CEPH_CONF"], !shared.isEmpty {

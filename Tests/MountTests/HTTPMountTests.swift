@@ -4,11 +4,7 @@ import Testing
 extension MountSuite {
     /// The http store through a real mount, over a real nginx started by the project's script.
     @Suite struct HTTPMountTests {
-        static let script: String = {
-            var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("scripts/test-nginx.sh").path) { dir.deleteLastPathComponent() }
-            return dir.appendingPathComponent("scripts/test-nginx.sh").path
-        }()
+        static let script = repositoryFile("scripts/test-nginx.sh")
 
         @Test func readOnlyStoreListsReadsAndRefusesEveryWrite() throws {
             let www = sh("mktemp -d /tmp/storefs-www.XXXXXX").out.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -3,11 +3,7 @@ import Testing
 
 /// mount-helpers/: the mount(8) helper with an fstab line and `mount -t`, and the systemd unit.
 extension MountSuite { @Suite struct MountHelperTests {
-    static let helpers: String = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("mount-helpers").path) { dir.deleteLastPathComponent() }
-        return dir.appendingPathComponent("mount-helpers").path
-    }()
+    static let helpers = repositoryFile("mount-helpers")
 
     /// mount(8) looks for /sbin/mount.fuse.glance-storefs only; put ours there for the test and
     /// remove it after unless one was installed before.

@@ -23,11 +23,7 @@ final class TestCeph: @unchecked Sendable {
         if let ownDirectory { sh("bash \(TestCeph.script) stop \(ownDirectory); rm -rf \(ownDirectory)") }
     }
 
-    static let script: String = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("scripts/test-ceph.sh").path) { dir.deleteLastPathComponent() }
-        return dir.appendingPathComponent("scripts/test-ceph.sh").path
-    }()
+    static let script = repositoryFile("scripts/test-ceph.sh")
 
     func rbd(_ args: String) -> (status: Int32, out: String, err: String) { sh("rbd -c \(conf) \(args)") }
 

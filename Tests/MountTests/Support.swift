@@ -176,3 +176,10 @@ func expectDeadBackendFailsOnlyItsStore(_ demo: Demo, store: String, within seco
     #expect(sh("ls -U \(demo.mountpoint)").out == demo.stores.joined(separator: "\n") + "\n\(store)\n", sourceLocation: sourceLocation)
     #expect(sh("cat \(demo.path("fast", "img"))").out == "ok\n", sourceLocation: sourceLocation)
 }
+
+/// A file of the repository (`scripts/test-swift.sh`...), found from this source file upwards.
+func repositoryFile(_ relative: String, from source: String = #filePath) -> String {
+    var dir = URL(fileURLWithPath: source).deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: dir.appendingPathComponent(relative).path) { dir.deleteLastPathComponent() }
+    return dir.appendingPathComponent(relative).path
+}

@@ -26,18 +26,19 @@ final class TestSwift: @unchecked Sendable {
         if owned { sh("bash \(TestSwift.script) stop \(dir); rm -rf \(dir)") }
     }
 
-    static let script: String = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("scripts/test-swift.sh").path) { dir.deleteLastPathComponent() }
-        return dir.appendingPathComponent("scripts/test-swift.sh").path
-    }()
+    static let script = repositoryFile("scripts/test-swift.sh")
 
     /// The swift CLI (OpenStack's, /usr/bin/swift) on this cluster.
     func cli(_ args: String) -> (status: Int32, out: String, err: String) {
         sh("/usr/bin/swift --auth http://127.0.0.1:\(port)/auth/v1.0 -U test:tester -K testing \(args)")
     }
 
-    func objects() -> [String] { cli("list \(container)").out.split(separator: "\n").map(String.init) }
+    /// The container's objects, by the swift CLI (a failure to list is a failure, not "none").
+    func objects() throws -> [String] {
+        let r = cli("list \(container)")
+        try #require(r.status == 0, "swift list \(container): \(r.err)")
+        return r.out.split(separator: "\n").map(String.init)
+    }
 
     /// The store's options: Glance's deprecated inline credentials, small large objects.
     func options(_ extra: String = "") -> String {
@@ -93,7 +94,7 @@ extension MountSuite {
             // cp in: a DLO in Glance's layout (5 segments of 1,024,000 bytes, manifest last); -p keeps the time.
             #expect(sh("cp -p \(source)/img-a \(demo.path("obj"))/").status == 0)
             #expect(sh("cmp \(demo.path("obj", "img-a")) \(source)/img-a").status == 0)
-            #expect(swift.objects() == ["img-a"] + (1...5).map { "img-a-0000\($0)" })
+            #expect(try swift.objects() == ["img-a"] + (1...5).map { "img-a-0000\($0)" })
             #expect(sh("stat -c %s \(demo.path("obj", "img-a"))").out == "5000001\n")
             #expect(sh("getfattr --only-values -n user.glance.location \(demo.path("obj", "img-a"))").out
                     == "swift+http://127.0.0.1:\(swift.port)/auth/v1.0/\(swift.container)/img-a")
@@ -106,7 +107,7 @@ extension MountSuite {
             }
             #expect(stats("\(source)/", "\(demo.path("obj"))/") == "Number of regular files transferred: 1\n")
             #expect(stats("\(source)/", "\(demo.path("obj"))/") == "Number of regular files transferred: 0\n")
-            #expect(swift.objects().filter { !$0.hasPrefix("img-a") } == ["img-b"])  // no temporary name left
+            #expect(try swift.objects().filter { !$0.hasPrefix("img-a") } == ["img-b"])  // no temporary name left
             #expect(stats("\(demo.path("obj"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 2\n")
             #expect(stats("\(demo.path("obj"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 0\n")
             #expect(sh("cmp \(demo.dir)/out/img-b \(source)/img-b").status == 0)
@@ -116,7 +117,7 @@ extension MountSuite {
             #expect(sh("mv \(demo.path("obj", "img-a")) \(demo.path("fast"))/").status == 0)
             #expect(sh("cmp \(demo.datadir("fast"))/img-a \(source)/img-a").status == 0)
             #expect(sh("rm \(demo.path("obj", "img-b"))").status == 0)
-            #expect(swift.objects() == [])
+            #expect(try swift.objects() == [])
             #expect(sh("ls -A \(demo.path("obj"))").out == "")
         }
 
@@ -127,7 +128,7 @@ extension MountSuite {
             // Past the 32 MiB held in memory: segments are being written when the daemon dies.
             #expect(try killDaemon(demo, duringCopyFrom: "/dev/urandom", to: demo.path("obj", "img-k"), count: 1024, after: 50_000_000) != 0)
             demo.unmount()
-            let left = swift.objects()
+            let left = try swift.objects()
             #expect(!left.contains("img-k"), "\(left)")
             #expect(!left.isEmpty && left.allSatisfy { $0.hasPrefix("img-k-0") }, "only segments stay: \(left)")
             try demo.mount()

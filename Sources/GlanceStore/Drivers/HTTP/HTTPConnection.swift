@@ -16,11 +16,6 @@ final class HTTPConnection: Sendable {
     let logger: Logger
     private let clients: Mutex<[String: HTTPClient]> = Mutex([:])
     static let maxRedirects = 5
-    static let tries = 3
-
-    /// Clients live as long as the process (a mount): AsyncHTTPClient insists on an explicit
-    /// shutdown otherwise, and a store is never closed before exit.
-    private static let keepAlive = Mutex<[HTTPClient]>([])
 
     init(settings: HTTPStoreSettings, logger: Logger) {
         self.settings = settings
@@ -30,23 +25,10 @@ final class HTTPConnection: Sendable {
     private func client(for scheme: String) throws(StoreError) -> HTTPClient {
         try clients.withLock { (clients) throws(StoreError) -> HTTPClient in
             if let client = clients[scheme] { return client }
-            var configuration = HTTPClient.Configuration()
-            var tls = TLSConfiguration.makeClientConfiguration()
-            if settings.insecure {
-                tls.certificateVerification = .none
-            } else if let ca = settings.caCertificatesFile {
-                tls.trustRoots = .file(ca)
+            let client = HTTPClients.make(insecure: settings.insecure, caFile: settings.caCertificatesFile, timeout: settings.timeout) {
+                $0.redirectConfiguration = .follow(max: Self.maxRedirects, allowCycles: false)
+                if let proxy = settings.proxies[scheme] { $0.proxy = .server(host: proxy.host, port: proxy.port) }
             }
-            configuration.tlsConfiguration = tls
-            configuration.redirectConfiguration = .follow(max: Self.maxRedirects, allowCycles: false)
-            let seconds = Int64(settings.timeout * 1000)
-            configuration.timeout = .init(connect: .milliseconds(seconds), read: .milliseconds(seconds))
-            configuration.decompression = .disabled
-            if let proxy = settings.proxies[scheme] {
-                configuration.proxy = .server(host: proxy.host, port: proxy.port)
-            }
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            Self.keepAlive.withLock { $0.append(client) }
             clients[scheme] = client
             return client
         }
@@ -65,28 +47,9 @@ final class HTTPConnection: Sendable {
     /// One request with retries. `maxBody` bounds what is read of the body.
     func fetch(_ url: String, method: HTTPMethod = .GET, range: ClosedRange<UInt64>? = nil,
                maxBody: Int = 1 << 20) async throws(StoreError) -> Reply {
-        var lastError = StoreError.remoteServiceUnavailable(URLText.redacted(url))
-        for attempt in 0..<Self.tries {
-            if attempt > 0 {
-                try? await Task.sleep(nanoseconds: UInt64(200_000_000) << UInt64(attempt - 1))
-            }
-            if Task.isCancelled { throw .backend("cancelled") }
-            do throws(StoreError) {
-                let reply = try await once(url, method: method, range: range, maxBody: maxBody)
-                if reply.status >= 500 {
-                    lastError = .remoteServiceUnavailable("\(URLText.redacted(url)): HTTP \(reply.status)")
-                    continue
-                }
-                return reply
-            } catch {
-                lastError = error
-                // A refused or reset connection may be a restart: try again. A server that let a
-                // timeout pass would most likely do it again: fail now, so a hung backend costs one timeout.
-                guard case .remoteServiceUnavailable = error else { throw error }
-            }
+        try await HTTPClients.withRetries(URLText.redacted(url), logger: logger, status: \.status) { () throws(StoreError) in
+            try await once(url, method: method, range: range, maxBody: maxBody)
         }
-        logger.error("http request failed", metadata: ["url": "\(URLText.redacted(url))", "error": "\(lastError)"])
-        throw lastError
     }
 
     /// A GET of the whole body, to be read as a stream (servers that ignore Range). The read
@@ -102,12 +65,8 @@ final class HTTPConnection: Sendable {
                 throw StoreError.remoteServiceUnavailable("\(URLText.redacted(plain)): HTTP \(response.status.code)")
             }
             return response.body
-        } catch let error as StoreError {
-            throw error
-        } catch let error as HTTPClientError {
-            throw Self.map(error, url: plain)
         } catch {
-            throw .remoteServiceUnavailable("\(URLText.redacted(plain)): \(error)")
+            throw HTTPClients.map(error, what: URLText.redacted(plain), maxRedirects: Self.maxRedirects)
         }
     }
 
@@ -138,25 +97,9 @@ final class HTTPConnection: Sendable {
                 }
             }
             return Reply(status: Int(response.status.code), headers: response.headers, data: data)
-        } catch let error as HTTPClientError {
-            throw Self.map(error, url: plain)
-        } catch let error as NIOSSLError {
-            throw .remoteServiceUnavailable("\(URLText.redacted(plain)): TLS: \(error)")
         } catch {
-            let text = String(describing: error)
-            if text.contains("certificate") || text.contains("handshake") || text.contains("SSL") {
-                throw .remoteServiceUnavailable("\(URLText.redacted(plain)): TLS: \(text)")
-            }
-            throw .remoteServiceUnavailable("\(URLText.redacted(plain)): \(text)")
+            throw HTTPClients.map(error, what: URLText.redacted(plain), maxRedirects: Self.maxRedirects)
         }
-    }
-
-    private static func map(_ error: HTTPClientError, url: String) -> StoreError {
-        if error == .redirectLimitReached || error == .redirectCycleDetected { return .maxRedirectsExceeded(maxRedirects) }
-        if [.connectTimeout, .readTimeout, .deadlineExceeded, .writeTimeout, .tlsHandshakeTimeout].contains(error) {
-            return .timedOut("\(URLText.redacted(url)): \(error)")
-        }
-        return .remoteServiceUnavailable("\(URLText.redacted(url)): \(error)")
     }
 }
 

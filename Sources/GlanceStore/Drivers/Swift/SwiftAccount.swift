@@ -8,38 +8,21 @@ import NIOSSL
 import Synchronization
 
 /// The Swift account a store lives in, over HTTP: every request carries the current token; a 401
-/// renews it once for everyone and the request is made again; refused or reset connections and
-/// 5xx answers are tried three times with backoff; a timeout fails at once (a hung proxy costs one
-/// timeout, not three). TLS only as Glance's options say (`swift_store_auth_insecure`, `_cacert`).
+/// renews it for everyone and the request is made again; retries and TLS as `HTTPClients` does
+/// them for every network driver (TLS only from `swift_store_auth_insecure` / `_cacert`).
 final class SwiftAccount: Sendable {
     let settings: SwiftStoreSettings
     let auth: SwiftAuth
     let client: HTTPClient
     let logger: Logger
-    static let tries = 3
-
-    /// Clients live as long as the process (a mount): AsyncHTTPClient insists on an explicit
-    /// shutdown otherwise, and a store is never closed before exit.
-    private static let keepAlive = Mutex<[HTTPClient]>([])
 
     init(settings: SwiftStoreSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
-        var configuration = HTTPClient.Configuration()
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if settings.insecure {
-            tls.certificateVerification = .none
-        } else if let ca = settings.caCertificate {
-            tls.trustRoots = .file(ca)
+        let client = HTTPClients.make(insecure: settings.insecure, caFile: settings.caCertificate, timeout: settings.timeout) {
+            $0.redirectConfiguration = .disallow
+            $0.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
         }
-        configuration.tlsConfiguration = tls
-        configuration.redirectConfiguration = .disallow
-        let timeout = Int64(settings.timeout * 1000)
-        configuration.timeout = .init(connect: .milliseconds(timeout), read: .milliseconds(timeout))
-        configuration.decompression = .disabled
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        Self.keepAlive.withLock { $0.append(client) }
         self.client = client
         auth = SwiftAuth(settings: settings, client: client)
     }
@@ -55,42 +38,24 @@ final class SwiftAccount: Sendable {
     /// A request on `path` (`container` or `container/object`, already encoded) below the storage URL.
     func request(_ method: HTTPMethod, _ path: String, query: String? = nil, headers: [(String, String)] = [],
                  body: ByteBuffer? = nil, range: ClosedRange<UInt64>? = nil, maxBody: Int = 64 << 20) async throws(StoreError) -> Reply {
-        var lastError = StoreError.remoteServiceUnavailable("\(method) \(path)")
         // Two renewals at most: an auth service may hand out the same token again until it expires.
         var renewals = 0
-        var attempt = 0
-        while attempt < Self.tries {
-            if attempt > 0 { try? await Task.sleep(nanoseconds: UInt64(200_000_000) << UInt64(attempt - 1)) }
-            if Task.isCancelled { throw .backend("cancelled") }
-            attempt += 1
-            let session = try await auth.session()
-            var request = HTTPClientRequest(url: Self.url(session.storageURL, path, query))
-            request.method = method
-            request.headers.add(name: "X-Auth-Token", value: session.token)
-            for (name, value) in headers { request.headers.add(name: name, value: value) }
-            if let range { request.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound)") }
-            if let body { request.body = .bytes(body) } else if method == .PUT { request.headers.add(name: "Content-Length", value: "0") }
-            do throws(StoreError) {
+        return try await HTTPClients.withRetries("\(method) \(path)", logger: logger, status: \.status) { () throws(StoreError) in
+            while true {
+                let session = try await auth.session()
+                var request = HTTPClientRequest(url: Self.url(session.storageURL, path, query))
+                request.method = method
+                request.headers.add(name: "X-Auth-Token", value: session.token)
+                for (name, value) in headers { request.headers.add(name: name, value: value) }
+                if let range { request.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound)") }
+                if let body { request.body = .bytes(body) } else if method == .PUT { request.headers.add(name: "Content-Length", value: "0") }
                 let reply = try await execute(request, method: method, path: path, maxBody: maxBody)
-                if reply.status == 401 && renewals < 2 {
-                    // The token expired or was revoked: a new token, then the same request again.
-                    renewals += 1
-                    attempt -= 1
-                    _ = try await auth.renew(replacing: session)
-                    continue
-                }
-                if reply.status >= 500 {
-                    lastError = .remoteServiceUnavailable("\(method) \(path): HTTP \(reply.status)")
-                    continue
-                }
-                return reply
-            } catch {
-                lastError = error
-                guard case .remoteServiceUnavailable = error else { throw error }
+                guard reply.status == 401, renewals < 2 else { return reply }
+                // The token expired or was revoked: a new token, then the same request again.
+                renewals += 1
+                _ = try await auth.renew(replacing: session)
             }
         }
-        logger.error("swift request failed", metadata: ["request": "\(method) \(path)", "error": "\(lastError)"])
-        throw lastError
     }
 
     /// A PUT whose body is sent as it is produced (chunked unless `length` is known). Not retried:
@@ -128,20 +93,8 @@ final class SwiftAccount: Sendable {
             }
             return Reply(status: Int(response.status.code), headers: response.headers, data: data)
         } catch {
-            throw Self.map(error, what: "\(method) \(path)")
+            throw HTTPClients.map(error, what: "\(method) \(path)")
         }
-    }
-
-    static func map(_ error: any Error, what: String) -> StoreError {
-        if let error = error as? StoreError { return error }
-        if let error = error as? HTTPClientError {
-            if [.connectTimeout, .readTimeout, .deadlineExceeded, .writeTimeout, .tlsHandshakeTimeout].contains(error) {
-                return .timedOut("\(what): \(error)")
-            }
-            if error == .cancelled { return .backend("\(what): cancelled") }
-        }
-        if error is NIOSSLError { return .remoteServiceUnavailable("\(what): TLS: \(error)") }
-        return .remoteServiceUnavailable("\(what): \(error)")
     }
 
     static func url(_ storage: String, _ path: String, _ query: String?) -> String {

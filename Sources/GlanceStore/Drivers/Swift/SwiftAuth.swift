@@ -164,7 +164,7 @@ final class SwiftAuth: Sendable {
             let body = try await response.body.collect(upTo: 16 << 20)
             return (Int(response.status.code), response.headers, Data(body.readableBytesView))
         } catch {
-            throw SwiftAccount.map(error, what: "authenticating at \(settings.credentials.authAddress)")
+            throw HTTPClients.map(error, what: "authenticating at \(settings.credentials.authAddress)")
         }
     }
 

@@ -143,7 +143,7 @@ actor SwiftImageWriter: ImageWriter {
     }
 
     private static func result(_ task: Task<SwiftAccount.Reply, any Error>, _ what: String) async throws(StoreError) -> SwiftAccount.Reply {
-        do { return try await task.value } catch { throw SwiftAccount.map(error, what: what) }
+        do { return try await task.value } catch { throw HTTPClients.map(error, what: what) }
     }
 
     static func segmentName(_ name: String, _ index: Int) -> String {
@@ -227,9 +227,6 @@ actor SwiftImageWriter: ImageWriter {
 
     /// Every `<name>-NNNNN` of the container.
     private func removeSegments() async throws(StoreError) {
-        let names = try await store.listing(container, prefix: name + "-").compactMap(\.name).filter {
-            SwiftListing.segmentBase($0).map(String.init) == name
-        }
-        try await store.deleteObjects(container, names)
+        try await store.deleteObjects(container, try await store.segments(container, prefix: name + "-", of: container))
     }
 }
