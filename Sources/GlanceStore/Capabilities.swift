@@ -25,6 +25,8 @@ public struct Capabilities: OptionSet, Sendable, Hashable {
     public static let setModificationTime = Capabilities(rawValue: 1 << 9)
     /// Report total and free capacity (statfs).
     public static let capacity = Capabilities(rawValue: 1 << 10)
+    /// Keep checksums computed on demand with the image (`keepDigests`).
+    public static let keepDigests = Capabilities(rawValue: 1 << 11)
 
     /// glance_store's `is_capable`: every bit of `other` is present.
     public func isCapable(of other: Capabilities) -> Bool { isSuperset(of: other) }

@@ -29,8 +29,9 @@ public struct StoreCapacity: Sendable, Equatable {
 public struct ImageAddResult: Sendable, Equatable {
     public let location: String
     public let size: UInt64
-    public let checksum: String
-    public let multihash: String
+    /// nil where the writer hashes nothing (the store's hashes are computed on demand: `computeDigests`).
+    public let checksum: String?
+    public let multihash: String?
     public let metadata: [String: String]
 }
 
@@ -61,6 +62,10 @@ public protocol Store: AnyObject, Sendable {
     func location(of name: String) -> String
     /// Extra facts worth showing as xattrs (checksums when known, location metadata...).
     func attributes(of name: String) async throws(StoreError) -> [String: String]
+    /// Needs `.keepDigests`: keeps hashes computed on demand with the image, so that `attributes`
+    /// returns them (as `checksum`, `os_hash_algo`, `os_hash_value`) for as long as the image is
+    /// unchanged.
+    func keepDigests(_ digests: ImageDigests, of name: String) async throws(StoreError)
 }
 
 public protocol ImageReader: Sendable {
@@ -93,6 +98,9 @@ extension Store {
         throw .operationNotSupported("capacity")
     }
     public func attributes(of name: String) async throws(StoreError) -> [String: String] { [:] }
+    public func keepDigests(_ digests: ImageDigests, of name: String) async throws(StoreError) {
+        throw .operationNotSupported("keeping checksums")
+    }
     public var isWritable: Bool { capabilities.isCapable(of: .writeAccess) }
 }
 

@@ -20,6 +20,8 @@ public final class StoreFilesystem: Sendable {
     /// Tells the kernel to drop cached pages of an inode (set by the FUSE adapter).
     let invalidator = Mutex<(@Sendable (UInt64) -> Void)?>(nil)
     let mountTime = Timestamp.now
+    /// Hashes computed on request (`user.glance.checksum` of an image whose store kept none).
+    let digestCache = DigestCache()
 
     /// Directories never change by themselves; images are trusted for `cacheTimeout`.
     public static let directoryTimeout: Double = 3600

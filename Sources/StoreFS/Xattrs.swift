@@ -11,8 +11,34 @@ extension StoreFilesystem {
     public func getxattr(_ ino: UInt64, name: String) async throws(FSError) -> [UInt8] {
         // Only our namespace: ls asks for security.* and system.posix_acl_* of every file.
         guard name.hasPrefix("user.glance.") else { throw FSError(ENODATA) }
-        guard let value = try await xattrs(ino).first(where: { $0.0 == name })?.1 else { throw FSError(ENODATA) }
+        if let value = try await xattrs(ino).first(where: { $0.0 == name })?.1 { return Array(value.utf8) }
+        // Hashes nobody kept: computed now, from what the store holds.
+        guard DigestCache.attributeNames.contains(name), case .image(let index, let imageName) = try node(ino) else {
+            throw FSError(ENODATA)
+        }
+        if let session = handles.session(ino: ino), await !session.exists { throw FSError(ENODATA) }
+        let digests = try await digests(of: imageName, in: index)
+        guard let value = DigestCache.attributes(digests).first(where: { $0.0 == name })?.1 else { throw FSError(ENODATA) }
         return Array(value.utf8)
+    }
+
+    private func digests(of name: String, in index: Int) async throws(FSError) -> ImageDigests {
+        let store = stores[index].store
+        let info = try await storeCall { () async throws(StoreError) in try await store.stat(name) }
+        let keep = isWritable(index) && store.capabilities.contains(.keepDigests)
+        let logger = self.logger
+        return try await storeCall { () async throws(StoreError) in
+            try await digestCache.digests(.init(store: index, name: name), info) { () async throws(StoreError) in
+                logger.info("hashing an image on request", metadata: ["store": "\(store.id)", "image": "\(name)", "bytes": "\(info.size)"])
+                let digests = try await store.computeDigests(of: name)
+                if keep {
+                    do throws(StoreError) { try await store.keepDigests(digests, of: name) } catch {
+                        logger.warning("cannot keep the checksums with the image", metadata: ["store": "\(store.id)", "image": "\(name)", "error": "\(error)"])
+                    }
+                }
+                return digests
+            }
+        }
     }
 
     public func setxattr(_ ino: UInt64) throws(FSError) -> Never {
@@ -38,6 +64,11 @@ extension StoreFilesystem {
             let extra = try await storeCall { () async throws(StoreError) in try await store.attributes(of: name) }
             var list = [("user.glance.store", store.id), ("user.glance.location", store.location(of: name))]
             for key in extra.keys.sorted() { list.append(("user.glance." + key, extra[key]!)) }
+            let key = DigestCache.Key(store: index, name: name)
+            if ImageDigests(attributes: extra) == nil, digestCache.hasEntry(key),
+               let info = try? await store.stat(name), let digests = digestCache.known(key, info) {
+                list += DigestCache.attributes(digests)
+            }
             return list
         }
     }

@@ -60,9 +60,14 @@ extension MountSuite {
             #expect(sh("getfattr --only-values -n user.glance.location \(demo.path("ceph", "img-a"))").out
                 .hasSuffix("/\(pool)/img-a/snap"))
             #expect(sh("qemu-img info \(demo.path("ceph", "img-a"))").status == 0)
-            // Glance's hashes of what was written, for registering the image in Glance.
+            // Glance's hashes of what the store holds, computed when asked for (not listed before,
+            // so `getfattr -d` or `cp -a` never read a whole image), then kept with the image.
+            #expect(!sh("getfattr -d \(demo.path("ceph", "img-a"))").out.contains("checksum"))
             #expect(sh("getfattr --only-values -n user.glance.checksum \(demo.path("ceph", "img-a"))").out + "  -\n"
                     == sh("md5sum < \(source)/img-a").out)
+            #expect(sh("getfattr --only-values -n user.glance.os_hash_value \(demo.path("ceph", "img-a"))").out + "  -\n"
+                    == sh("sha512sum < \(source)/img-a").out)
+            #expect(ceph.rbd("image-meta get \(pool)/img-a glance_storefs.checksum").out.dropLast() + "  -\n" == sh("md5sum < \(source)/img-a").out)
 
             // rsync -a in (temp name, then rename: no data copied twice) and out, twice each: the
             // second runs copy nothing, since the times stay.

@@ -60,6 +60,29 @@ import Testing
         #expect(await f.errno { try f.fs.setxattr(ino) } == ENOTSUP)
     }
 
+    @Test func checksumsNobodyKeptAreComputedWhenAskedFor() async throws {
+        let f = try CoreFixture()
+        f.seed("cheap", "img", Array("abc".utf8))  // put there by someone else: no hashes kept
+        let ino = try await f.fs.lookup(parent: f.cheap, name: "img").attributes.ino
+        // Not listed while unknown: getfattr -d, cp -a and rsync -X must not read whole images.
+        #expect(try await !f.fs.listxattr(ino).contains("user.glance.checksum"))
+        // Eight at once: one answer for all.
+        let answers = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+            for _ in 0..<8 { group.addTask { try await f.fs.getxattr(ino, name: "user.glance.checksum") } }
+            return try await group.reduce(into: Set<[UInt8]>()) { $0.insert($1) }
+        }
+        #expect(answers == [Array("900150983cd24fb0d6963f7d28e17f72".utf8)])
+        #expect(try await f.fs.getxattr(ino, name: "user.glance.os_hash_value") == Array(("ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+            + "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f").utf8))
+        #expect(try await f.fs.getxattr(ino, name: "user.glance.os_hash_algo") == Array("sha512".utf8))
+        #expect(try await f.fs.listxattr(ino).contains("user.glance.checksum"))
+        // The image changed behind the mount: the old hashes are not shown, new ones computed.
+        f.seed("cheap", "img", Array("hello".utf8))
+        #expect(try await !f.fs.listxattr(ino).contains("user.glance.checksum"))
+        #expect(try await f.fs.getxattr(ino, name: "user.glance.checksum") == Array("5d41402abc4b2a76b9719d911017c592".utf8))
+        #expect(await f.errno { try await f.fs.getxattr(ino, name: "user.glance.nothing") } == ENODATA)
+    }
+
     @Test func readOnlyMountRefusesEveryChange() async throws {
         let f = try CoreFixture(readOnly: true)
         f.seed("fast", "img", [1, 2])

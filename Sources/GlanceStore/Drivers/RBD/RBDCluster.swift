@@ -109,6 +109,8 @@ final class RBDCluster: Sendable {
         // No librbd cache: the kernel's page cache holds what was read, reads are fetched ahead
         // and writes pipelined here; the cache would be one more copy and 32 MiB per open image.
         _ = rados_conf_set(cluster, "rbd_cache", "false")
+        // The writer's buffers stay unchanged until librbd completes them: no copy needed.
+        _ = rados_conf_set(cluster, "rbd_disable_zero_copy_writes", "false")
         rc = rados_connect(cluster)
         guard rc == 0 else { throw unavailable("connecting to the Ceph cluster", rc) }
         var ioctx: rados_ioctx_t?

@@ -12,9 +12,10 @@ import Synchronization
 public final class RBDStore: Store {
     public let id: String
     public let type = StoreType.rbd
-    public let capabilities: Capabilities = [.readRandom, .writeAccess, .rename, .setModificationTime, .capacity]
+    public let capabilities: Capabilities = [.readRandom, .writeAccess, .rename, .setModificationTime, .capacity, .keepDigests]
     let settings: RBDSettings
     let cluster: RBDCluster
+    let objectBuffers: ObjectBufferPool
     let logger: Logger
 
     static let partialPrefix = "glance-storefs-partial."
@@ -22,10 +23,13 @@ public final class RBDStore: Store {
     /// Image metadata holding an mtime set by utimens ("seconds.nanoseconds"): librbd's own modify
     /// timestamp cannot be set, and `rsync -a` needs the source's time to stay.
     static let mtimeKey = "glance_storefs.mtime"
-    /// Image metadata with Glance's hashes of what was written through the mount.
+    /// Image metadata with Glance's hashes of the image, computed on demand, and what the image
+    /// was when they were ("size:seconds.nanoseconds" of librbd's own modify timestamp, which
+    /// metadata changes leave alone): hashes of an image changed since are not shown.
     static let checksumKey = "glance_storefs.checksum"
     static let hashAlgoKey = "glance_storefs.os_hash_algo"
     static let hashValueKey = "glance_storefs.os_hash_value"
+    static let hashedKey = "glance_storefs.hashed"
     /// Leftovers of writes cut short older than this are removed at start; newer ones may belong
     /// to another mount still writing and are only reported.
     static let leftoverAge: TimeInterval = 3600
@@ -35,6 +39,7 @@ public final class RBDStore: Store {
         settings = RBDSettings(definition)
         self.logger = logger
         cluster = RBDCluster(settings: settings, storeID: definition.id, logger: logger)
+        objectBuffers = ObjectBufferPool(objectSize: Int(settings.chunkSize), kept: RBDImageWriter.objectsInFlight + 1)
         let cluster = self.cluster, logger = self.logger, id = self.id
         Task.detached { await Self.cleanLeftovers(cluster, logger: logger, store: id) }
     }
@@ -190,6 +195,18 @@ public final class RBDStore: Store {
         guard rc == 0 else { throw RBDCluster.error(rc, image: name, "removing") }
     }
 
+    public func keepDigests(_ digests: ImageDigests, of name: String) async throws(StoreError) {
+        try ImageName.validate(name)
+        try await cluster.run { c throws(StoreError) in
+            let image = try RBDImage(c, name, readOnly: false)
+            for (key, value) in [(Self.checksumKey, digests.checksum), (Self.hashAlgoKey, ImageDigests.algorithm),
+                                 (Self.hashValueKey, digests.multihash), (Self.hashedKey, image.contentStamp())] {
+                let rc = rbd_metadata_set(image.handle, key, value)
+                guard rc == 0 else { throw RBDCluster.error(rc, image: name, "setting \(key)") }
+            }
+        }
+    }
+
     public func setModificationTime(_ name: String, to time: Timestamp) async throws(StoreError) {
         try ImageName.validate(name)
         try await cluster.run { c throws(StoreError) in
@@ -240,8 +257,10 @@ public final class RBDStore: Store {
             var exists = false
             _ = rbd_snap_exists(image.handle, Self.snapshot, &exists)
             facts["rbd.snap"] = exists ? "present" : "absent"
-            for (key, attribute) in [(Self.checksumKey, "checksum"), (Self.hashAlgoKey, "os_hash_algo"), (Self.hashValueKey, "os_hash_value")] {
-                if let value = image.metadata(key) { facts[attribute] = value }
+            if image.metadata(Self.hashedKey) == image.contentStamp() {
+                for (key, attribute) in [(Self.checksumKey, "checksum"), (Self.hashAlgoKey, "os_hash_algo"), (Self.hashValueKey, "os_hash_value")] {
+                    if let value = image.metadata(key) { facts[attribute] = value }
+                }
             }
             if exists { facts["rbd.snap_clones"] = image.clonesOfSnapshot().joined(separator: ",") }
             return facts
@@ -314,6 +333,13 @@ final class RBDImage: @unchecked Sendable {
         var time = timespec()
         _ = rbd_get_modify_timestamp(handle, &time)
         return Timestamp(time)
+    }
+
+    /// What the image's bytes were when hashed: its size and librbd's own modify timestamp.
+    func contentStamp() -> String {
+        var time = timespec()
+        _ = rbd_get_modify_timestamp(handle, &time)
+        return "\((try? size()) ?? 0):\(time.tv_sec).\(time.tv_nsec)"
     }
 
     /// A time as utimens stored it: "seconds.nanoseconds".
