@@ -1,13 +1,26 @@
 import CRBD
+import Glibc
 import Synchronization
 
-/// librbd's asynchronous writes as async functions: no thread waits while an object travels to
-/// the OSDs, and librbd takes the caller's buffer as it is (zero-copy writes are enabled for the
-/// connection: the buffer stays untouched until the completion, which `ObjectBuffer`'s owner
-/// guarantees by freeing it only afterwards).
+/// librbd's asynchronous reads and writes as async functions: no thread waits while an object
+/// travels to or from the OSDs, and the memory involved is allocated by the (few) threads of the
+/// Swift pool, not by one blocking thread after another (each of which would get a malloc arena
+/// of its own that keeps the freed 8 MiB buffers: hundreds of MiB). Writes take the caller's
+/// buffer as it is (zero-copy writes are enabled for the connection: the buffer stays untouched
+/// until the completion, which `ObjectBuffer`'s owner guarantees by giving it back only then).
 enum RBDAsync {
     /// The bytes written, or a negative errno.
     static func write(_ image: RBDImage, offset: UInt64, _ bytes: UnsafeRawBufferPointer) async -> Int {
+        await run { completion in rbd_aio_write(image.handle, offset, bytes.count, bytes.baseAddress, completion) }
+    }
+
+    /// The bytes read into `buffer` (fewer only at the end of the image), or a negative errno.
+    /// `buffer` must stay allocated and untouched until this returns.
+    static func read(_ image: RBDImage, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) async -> Int {
+        await run { completion in rbd_aio_read(image.handle, offset, buffer.count, buffer.baseAddress, completion) }
+    }
+
+    private static func run(_ start: (rbd_completion_t?) -> Int32) async -> Int {
         await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
             let box = Unmanaged.passRetained(Completion(continuation)).toOpaque()
             var completion: rbd_completion_t?
@@ -18,7 +31,7 @@ enum RBDAsync {
                 box.continuation.resume(returning: Int(rc))
             }, &completion)
             if rc == 0 {
-                rc = rbd_aio_write(image.handle, offset, bytes.count, bytes.baseAddress, completion)
+                rc = start(completion)
                 if rc < 0 { rbd_aio_release(completion) }
             }
             if rc < 0 {
@@ -60,32 +73,59 @@ struct ObjectBuffer: @unchecked Sendable {
     }
 }
 
-/// Object-sized buffers kept for the store's writers: memory fresh from the system costs a page
-/// fault and a zeroed page for every 4 KiB, which at hundreds of MB/s is a visible share of a core.
-/// Up to `kept` buffers are kept (one writer's worth); more writers at once allocate the rest.
+/// Object-sized buffers kept for the store's writers while any is writing: memory fresh from the
+/// system costs a page fault and a zeroed page for every 4 KiB, a visible share of a core at
+/// hundreds of MB/s. Up to `kept` buffers are kept (one writer's worth); more writers at once
+/// allocate the rest. When the last writer ends, every kept buffer goes back to the system.
 final class ObjectBufferPool: Sendable {
     let objectSize: Int
     private let kept: Int
-    private let free = Mutex<[UnsafeMutableRawPointer]>([])
+    private struct State {
+        var free: [UnsafeMutableRawPointer] = []
+        var writers = 0
+    }
+    private let state = Mutex(State())
 
     init(objectSize: Int, kept: Int) {
         self.objectSize = objectSize
         self.kept = kept
     }
 
-    deinit { free.withLock { for base in $0 { base.deallocate() } } }
+    deinit { state.withLock { for base in $0.free { release(base) } } }
 
-    func take() -> ObjectBuffer {
-        let base = free.withLock { $0.popLast() } ?? UnsafeMutableRawPointer.allocate(byteCount: objectSize, alignment: 4096)
-        return ObjectBuffer(base: base, capacity: objectSize)
+    func writerStarted() { state.withLock { $0.writers += 1 } }
+
+    func writerEnded() {
+        let released = state.withLock { state -> [UnsafeMutableRawPointer] in
+            state.writers -= 1
+            guard state.writers == 0 else { return [] }
+            defer { state.free = [] }
+            return state.free
+        }
+        for base in released { release(base) }
+    }
+
+    func take() throws(StoreError) -> ObjectBuffer {
+        if let base = state.withLock({ $0.free.popLast() }) { return ObjectBuffer(base: base, capacity: objectSize) }
+        return ObjectBuffer(base: try allocate(), capacity: objectSize)
     }
 
     func give(_ buffer: ObjectBuffer) {
-        let keep = free.withLock { list in
-            guard list.count < kept else { return false }
-            list.append(buffer.base)
+        let keep = state.withLock { state in
+            guard state.writers > 0, state.free.count < kept else { return false }
+            state.free.append(buffer.base)
             return true
         }
-        if !keep { buffer.base.deallocate() }
+        if !keep { release(buffer.base) }
     }
+
+    // Mapped, not malloc'd: unmapped memory goes back to the system at once, where freed heap
+    // memory would stay with the process.
+    private func allocate() throws(StoreError) -> UnsafeMutableRawPointer {
+        guard let base = mmap(nil, objectSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              base != MAP_FAILED else { throw .io(errno: ENOMEM, "a buffer of \(objectSize) bytes for writing") }
+        return base
+    }
+
+    private func release(_ base: UnsafeMutableRawPointer) { munmap(base, objectSize) }
 }

@@ -2,7 +2,7 @@ import CRBD
 import NIOCore
 
 /// Reads an RBD image in chunks of its object size, fetched ahead for sequential readers (librbd's
-/// own read-ahead stops after the first 50 MiB) on blocking threads, several objects at once.
+/// own read-ahead stops after the first 50 MiB) with librbd's asynchronous reads, several objects at once.
 /// Each chunk is read straight into the buffer the FUSE reply hands to the kernel.
 final class RBDImageReader: BufferedImageReader {
     let size: UInt64
@@ -18,16 +18,14 @@ final class RBDImageReader: BufferedImageReader {
         chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: Self.depth, describe: "rbd image \(name)") { index in
             let start = index * chunkSize, length = Int(min(size, start + chunkSize) - start)
             return Task {
-                try await BlockingIO.run { () throws(StoreError) -> ImageBytes in
-                    var buffer = ByteBufferAllocator().buffer(capacity: length)
-                    var rc = 0
-                    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-                        rc = rbd_read(image.handle, start, length, raw.baseAddress)
-                        return max(rc, 0)
-                    }
-                    guard rc >= 0 else { throw RBDCluster.error(Int32(rc), image: name, "reading") }
-                    return ImageBytes([buffer])
-                }
+                var buffer = ByteBufferAllocator().buffer(capacity: length)
+                // The storage stays put: the buffer is this task's alone and not touched until
+                // librbd is done with it.
+                let memory = buffer.withUnsafeMutableWritableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[..<length]) }
+                let rc = await RBDAsync.read(image, offset: start, into: memory)
+                guard rc >= 0 else { throw RBDCluster.error(Int32(rc), image: name, "reading") }
+                buffer.moveWriterIndex(forwardBy: rc)
+                return ImageBytes([buffer])
             }
         }
     }

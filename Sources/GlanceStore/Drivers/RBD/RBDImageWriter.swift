@@ -30,14 +30,15 @@ actor RBDImageWriter: ImageWriter {
     static let objectsInFlight = 6
     static let maxGrowStep: UInt64 = 8 << 30
 
-    private init(store: RBDStore, name: String, temporaryName: String, image: RBDImage, allocated: UInt64) {
+    private init(store: RBDStore, name: String, temporaryName: String, image: RBDImage, allocated: UInt64,
+                 first: ObjectBuffer) {
         self.store = store
         self.name = name
         self.temporaryName = temporaryName
         self.image = image
         self.allocated = allocated
         self.growStep = store.settings.chunkSize
-        pending = store.objectBuffers.take()
+        pending = first
     }
 
     static func begin(store: RBDStore, name: String, sizeHint: UInt64?) async throws(StoreError) -> RBDImageWriter {
@@ -56,7 +57,15 @@ actor RBDImageWriter: ImageWriter {
             guard rc == 0 else { throw RBDCluster.error(rc, image: name, "creating") }
             return try RBDImage(c, temporary, readOnly: false)
         }
-        return RBDImageWriter(store: store, name: name, temporaryName: temporary, image: image, allocated: size)
+        store.objectBuffers.writerStarted()
+        do throws(StoreError) {
+            let first = try store.objectBuffers.take()
+            return RBDImageWriter(store: store, name: name, temporaryName: temporary, image: image, allocated: size, first: first)
+        } catch {
+            store.objectBuffers.writerEnded()
+            try? await store.cluster.run { c throws(StoreError) in try RBDStore.remove(c, temporary) }
+            throw error
+        }
     }
 
     /// Bytes are gathered into the current object; a full object goes to librbd as one write
@@ -78,13 +87,18 @@ actor RBDImageWriter: ImageWriter {
         guard !pending.isEmpty, let image else { return }
         let object = pending
         let offset = written - UInt64(object.count)
-        pending = store.objectBuffers.take()
+        pending = try store.objectBuffers.take()
         if store.settings.thinProvisioning, Zeros.only(object.bytes) {
             store.objectBuffers.give(object)
             return
         }
-        try await grow(to: written)
-        while inflight.count >= Self.objectsInFlight { try await Self.wait(inflight.removeFirst(), name) }
+        do throws(StoreError) {
+            try await grow(to: written)
+            while inflight.count >= Self.objectsInFlight { try await Self.wait(inflight.removeFirst(), name) }
+        } catch {
+            store.objectBuffers.give(object)
+            throw error
+        }
         let name = self.name, pool = store.objectBuffers
         inflight.append(Task {
             defer { pool.give(object) }
@@ -133,6 +147,7 @@ actor RBDImageWriter: ImageWriter {
         }
         finished = true
         store.objectBuffers.give(pending)
+        store.objectBuffers.writerEnded()
         return ImageAddResult(location: store.location(of: name), size: written, checksum: nil,
                               multihash: nil, metadata: ["store": store.id])
     }
@@ -165,6 +180,7 @@ actor RBDImageWriter: ImageWriter {
         for task in inflight { _ = await task.result }
         inflight = []
         store.objectBuffers.give(pending)
+        store.objectBuffers.writerEnded()
         image = nil
         let temporary = temporaryName
         do {
