@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   pkg-config libssl-dev          # libcrypto: md5 / sha512 exactly as Glance computes them
   librbd-dev librados-dev        # the rbd store's driver links librbd and librados
+  libradospp-dev                 # librados' C++ headers: reads into librbd's own buffers
+  libgoogle-perftools-dev        # tcmalloc for the daemon (glibc's malloc kept librados' freed buffers)
   python3-glance-store           # Glance's own drivers, for the interoperability tests
   coreutils util-linux           # md5sum/sha512sum as reference digests; mount, unshare
   fuse3 libfuse3-dev             # the FUSE mount: fusermount3, mount.fuse3, libfuse3 headers

@@ -32,7 +32,7 @@ start) ;;
 esac
 
 need=()
-for p in ceph-mon ceph-osd ceph-mgr ceph-common librbd-dev librados-dev python3-rbd python3-rados uuid-runtime; do
+for p in ceph-mon ceph-osd ceph-mgr ceph-common librbd-dev librados-dev libradospp-dev python3-rbd python3-rados uuid-runtime; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -43,6 +43,3 @@ int storefs_spawn_daemon(const char *path, char *const argv[]) {
     posix_spawnattr_destroy(&attr);
     return rc == 0 ? pid : -rc;
 }
-
-#include <malloc.h>
-int storefs_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }

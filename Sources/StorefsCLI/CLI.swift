@@ -1,4 +1,3 @@
-import CSystemShims
 import Foundation
 import GlanceConfig
 import GlanceStore
@@ -25,10 +24,6 @@ public enum StorefsCLI {
 
     /// The process entry point: `mount` serves until unmounted; the others print and exit.
     public static func main(_ arguments: [String]) -> Int32 {
-        // Two malloc arenas instead of glibc's eight per core: every librados or blocking thread
-        // would get an arena of its own, keeping the 8 MiB object buffers it freed (a 1 GiB rbd
-        // read on memstore: 553 MiB peak RSS with the default, 323–364 MiB with two; reads no slower).
-        _ = storefs_limit_malloc_arenas(2)
         let home = NSHomeDirectory()
         if arguments.first == "mount" { return mount(Array(arguments.dropFirst()), home: home) }
         if let first = arguments.first, !commands.contains(first), !first.hasPrefix("-"), arguments.count >= 2 {

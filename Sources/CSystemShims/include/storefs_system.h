@@ -30,6 +30,3 @@ void storefs_syslog(int priority, const char *message);
 /* Starts `path` with `argv` in a new session (setsid), standard streams inherited: how `mount`
  * daemonizes without fork() once threads exist. Returns the pid or -errno. */
 int storefs_spawn_daemon(const char *path, char *const argv[]);
-
-/* mallopt(M_ARENA_MAX, n): malloc.h is not part of Swift's Glibc module. */
-int storefs_limit_malloc_arenas(int arenas);

@@ -12,8 +12,10 @@ final class ReadAhead: Sendable {
     let chunkSize: UInt64
     /// Chunks fetched ahead of the head; with the one being read, the memory budget.
     let depth: UInt64
-    /// Starts fetching chunk `index`. Called with this object's lock held: it must not call back.
-    private let fetch: @Sendable (UInt64) -> Task<ImageBytes, any Error>
+    /// Starts fetching chunk `index`; `sequential` when it belongs to a sequential run (a driver
+    /// may tell its backend, as `rbd export` does). Called with this object's lock held: it must
+    /// not call back.
+    private let fetch: @Sendable (_ index: UInt64, _ sequential: Bool) -> Task<ImageBytes, any Error>
     private let state = Mutex(State())
     private let describe: String
 
@@ -31,7 +33,7 @@ final class ReadAhead: Sendable {
     }
 
     init(size: UInt64, chunkSize: UInt64, depth: UInt64, describe: String,
-         fetch: @escaping @Sendable (UInt64) -> Task<ImageBytes, any Error>) {
+         fetch: @escaping @Sendable (_ index: UInt64, _ sequential: Bool) -> Task<ImageBytes, any Error>) {
         self.size = size
         self.chunkSize = chunkSize
         self.depth = depth
@@ -57,7 +59,7 @@ final class ReadAhead: Sendable {
             for index in s.chunks.keys where !keep.contains(index) { s.chunks[index] = nil }
             var wanted = Array(first...last)
             if sequential, max(last, s.fetchedThrough) < ahead { wanted += (max(last, s.fetchedThrough) + 1)...ahead }
-            for index in wanted where s.chunks[index] == nil { s.chunks[index] = Chunk(task: fetch(index)) }
+            for index in wanted where s.chunks[index] == nil { s.chunks[index] = Chunk(task: fetch(index, sequential)) }
             s.fetchedThrough = sequential ? max(s.fetchedThrough, ahead) : last
             return (first...last).map { ($0, s.chunks[$0]!.task) }
         }

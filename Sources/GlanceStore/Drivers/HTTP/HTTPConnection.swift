@@ -92,7 +92,7 @@ final class HTTPConnection: Sendable {
                 for try await var buffer in response.body {
                     if buffer.readableBytes > wanted - received { buffer.moveWriterIndex(to: buffer.readerIndex + wanted - received) }
                     received += buffer.readableBytes
-                    data.buffers.append(buffer)
+                    data.append(buffer)
                     if received >= wanted { break }
                 }
             }

@@ -25,7 +25,7 @@ final class HTTPImageReader: BufferedImageReader {
         let source = ChunkSource(url: url, size: size, connection: connection, body: body)
         self.body = body
         chunks = ReadAhead(size: size, chunkSize: Self.chunkSize, depth: Self.readAhead, describe: URLText.redacted(url)) {
-            index in source.fetch(index)
+            index, _ in source.fetch(index)
         }
     }
 
@@ -150,7 +150,7 @@ actor WholeBody {
             }
             let count = min(buffer.readableBytes, length - got)
             if count < buffer.readableBytes { pending = buffer.getSlice(at: buffer.readerIndex + count, length: buffer.readableBytes - count) }
-            out.buffers.append(buffer.getSlice(at: buffer.readerIndex, length: count)!)
+            out.append(buffer.getSlice(at: buffer.readerIndex, length: count)!)
             got += count
             position += UInt64(count)
         }

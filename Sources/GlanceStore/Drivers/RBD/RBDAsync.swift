@@ -2,22 +2,14 @@ import CRBD
 import Glibc
 import Synchronization
 
-/// librbd's asynchronous reads and writes as async functions: no thread waits while an object
-/// travels to or from the OSDs, and the memory involved is allocated by the (few) threads of the
-/// Swift pool, not by one blocking thread after another (each of which would get a malloc arena
-/// of its own that keeps the freed 8 MiB buffers: hundreds of MiB). Writes take the caller's
-/// buffer as it is (zero-copy writes are enabled for the connection: the buffer stays untouched
-/// until the completion, which `ObjectBuffer`'s owner guarantees by giving it back only then).
+/// librbd's asynchronous writes as an async function: no thread waits while an object travels to
+/// the OSDs. Writes take the caller's buffer as it is (zero-copy writes are enabled for the
+/// connection: the buffer stays untouched until the completion, which `ObjectBuffer`'s owner
+/// guarantees by giving it back only then). Reads: `RBDReadOnlyImage`.
 enum RBDAsync {
     /// The bytes written, or a negative errno.
     static func write(_ image: RBDImage, offset: UInt64, _ bytes: UnsafeRawBufferPointer) async -> Int {
         await run { completion in rbd_aio_write(image.handle, offset, bytes.count, bytes.baseAddress, completion) }
-    }
-
-    /// The bytes read into `buffer` (fewer only at the end of the image), or a negative errno.
-    /// `buffer` must stay allocated and untouched until this returns.
-    static func read(_ image: RBDImage, offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) async -> Int {
-        await run { completion in rbd_aio_read(image.handle, offset, buffer.count, buffer.baseAddress, completion) }
     }
 
     private static func run(_ start: (rbd_completion_t?) -> Int32) async -> Int {

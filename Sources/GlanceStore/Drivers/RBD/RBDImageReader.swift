@@ -1,32 +1,25 @@
 import CRBD
-import NIOCore
+import CRBDReads
+import Glibc
 
 /// Reads an RBD image in chunks of its object size, fetched ahead for sequential readers (librbd's
 /// own read-ahead stops after the first 50 MiB) with librbd's asynchronous reads, several objects at once.
-/// Each chunk is read straight into the buffer the FUSE reply hands to the kernel.
+/// Each chunk stays in the buffers librbd received it in, which go to the kernel as they are.
 final class RBDImageReader: BufferedImageReader {
     let size: UInt64
-    private let image: RBDImage
     private let chunks: ReadAhead
 
-    /// Objects in flight ahead of a sequential reader.
-    static let depth: UInt64 = 4
+    /// Objects in flight ahead of a sequential reader (`rbd export` keeps 10). The OSD reads them
+    /// from its disk: 8 read 1 GiB 5-23% faster than 4 in three side-by-side runs on the
+    /// benchmark's cluster. 9 objects in memory: 72 MiB at Glance's 8 MiB.
+    static let depth: UInt64 = 8
 
-    init(image: RBDImage, size: UInt64, chunkSize: UInt64, name: String) {
-        self.image = image
+    init(image: RBDReadOnlyImage, chunkSize: UInt64) {
+        let size = image.size
         self.size = size
-        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: Self.depth, describe: "rbd image \(name)") { index in
+        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: Self.depth, describe: "rbd image \(image.name)") { index, sequential in
             let start = index * chunkSize, length = Int(min(size, start + chunkSize) - start)
-            return Task {
-                var buffer = ByteBufferAllocator().buffer(capacity: length)
-                // The storage stays put: the buffer is this task's alone and not touched until
-                // librbd is done with it.
-                let memory = buffer.withUnsafeMutableWritableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[..<length]) }
-                let rc = await RBDAsync.read(image, offset: start, into: memory)
-                guard rc >= 0 else { throw RBDCluster.error(Int32(rc), image: name, "reading") }
-                buffer.moveWriterIndex(forwardBy: rc)
-                return ImageBytes([buffer])
-            }
+            return Task { try await image.read(at: start, count: length, streaming: sequential) }
         }
     }
 
@@ -39,4 +32,74 @@ final class RBDImageReader: BufferedImageReader {
     }
 
     func close() async { chunks.close() }
+}
+
+/// An image opened read-only through librbd's C++ API (`CRBDReads`), whose reads hand over
+/// librbd's own buffers instead of copying them. Closed when the last reference goes: each read
+/// in flight holds one.
+final class RBDReadOnlyImage: @unchecked Sendable {
+    let name: String
+    let size: UInt64
+    private let handle: OpaquePointer
+    /// librados must not shut down under an open image.
+    private let connection: RBDCluster.Connection
+
+    init(_ c: RBDCluster.Connection, _ name: String) throws(StoreError) {
+        var handle: OpaquePointer?
+        var rc = storefs_rbd_reader_open(c.ioctx, name, &handle)
+        guard rc == 0, let handle else { throw RBDCluster.error(rc, image: name, "opening") }
+        var size: UInt64 = 0
+        rc = storefs_rbd_reader_size(handle, &size)
+        guard rc == 0 else {
+            storefs_rbd_reader_close(handle)
+            throw RBDCluster.error(rc, image: name, "size")
+        }
+        self.handle = handle
+        self.name = name
+        self.size = size
+        connection = c
+    }
+
+    deinit { storefs_rbd_reader_close(handle) }
+
+    /// `count` bytes at `offset` (fewer at the end of the image), in librbd's buffers. `streaming`:
+    /// part of a sequential read, which the OSDs are told not to cache.
+    func read(at offset: UInt64, count: Int, streaming: Bool) async throws(StoreError) -> ImageBytes {
+        let (rc, extent) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int, Extent?), Never>) in
+            let box = Unmanaged.passRetained(Completion(continuation, image: self)).toOpaque()
+            let rc = storefs_rbd_reader_read(handle, offset, count, streaming ? 1 : 0, { argument, result, extent in
+                let box = Unmanaged<Completion>.fromOpaque(argument!).takeRetainedValue()
+                box.continuation.resume(returning: (result, extent.map(Extent.init)))
+            }, box)
+            if rc < 0 {
+                Unmanaged<Completion>.fromOpaque(box).release()
+                continuation.resume(returning: (Int(rc), nil))
+            }
+        }
+        guard rc >= 0, let extent else { throw RBDCluster.error(Int32(rc), image: name, "reading") }
+        let pointer = extent.pointer
+        var segments = [iovec](repeating: iovec(), count: 4)
+        let n = storefs_rbd_extent_segments(pointer, &segments, segments.count)
+        if n > segments.count {
+            segments = [iovec](repeating: iovec(), count: n)
+            _ = storefs_rbd_extent_segments(pointer, &segments, n)
+        }
+        let owner = ExternalMemory { storefs_rbd_extent_free(extent.pointer) }
+        return ImageBytes(owner: owner, segments: segments.prefix(n).map { UnsafeRawBufferPointer(start: $0.iov_base, count: $0.iov_len) })
+    }
+
+    /// The finished read's buffers, passed from librbd's thread to the reader.
+    private struct Extent: @unchecked Sendable {
+        let pointer: OpaquePointer
+    }
+
+    private final class Completion {
+        let continuation: CheckedContinuation<(Int, Extent?), Never>
+        /// The image stays open while the read is in flight.
+        let image: RBDReadOnlyImage
+        init(_ continuation: CheckedContinuation<(Int, Extent?), Never>, image: RBDReadOnlyImage) {
+            self.continuation = continuation
+            self.image = image
+        }
+    }
 }

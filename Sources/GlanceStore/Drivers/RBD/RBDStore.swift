@@ -134,8 +134,8 @@ public final class RBDStore: Store {
     public func openForReading(_ name: String) async throws(StoreError) -> any ImageReader {
         try ImageName.validate(name)
         guard !name.hasPrefix(Self.partialPrefix) else { throw .notFound(image: name) }
-        let image = try await cluster.run { c throws(StoreError) in try RBDImage(c, name, readOnly: true) }
-        return try RBDImageReader(image: image, size: image.size(), chunkSize: settings.chunkSize, name: name)
+        let image = try await cluster.run { c throws(StoreError) in try RBDReadOnlyImage(c, name) }
+        return RBDImageReader(image: image, chunkSize: settings.chunkSize)
     }
 
     // MARK: Writing

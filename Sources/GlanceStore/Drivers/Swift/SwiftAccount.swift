@@ -88,7 +88,7 @@ final class SwiftAccount: Sendable {
                 for try await buffer in response.body {
                     received += buffer.readableBytes
                     if received > maxBody { throw StoreError.backend("\(method) \(path): answer larger than \(maxBody) bytes") }
-                    data.buffers.append(buffer)
+                    data.append(buffer)
                 }
             }
             return Reply(status: Int(response.status.code), headers: response.headers, data: data)

@@ -12,7 +12,7 @@ final class SwiftImageReader: BufferedImageReader {
         self.size = size
         let path = SwiftAccount.objectPath(container, object)
         let chunkSize = Self.chunkSize
-        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: Self.readAhead, describe: "\(container)/\(object)") { index in
+        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: Self.readAhead, describe: "\(container)/\(object)") { index, _ in
             Task {
                 let start = index * chunkSize, end = min(size, start + chunkSize) - 1
                 let reply = try await account.request(.GET, path, range: start...end, maxBody: Int(chunkSize))
