@@ -58,7 +58,7 @@ let package = Package(
         ),
         // tcmalloc (Debian libgoogle-perftools-dev) instead of glibc's malloc for the daemon: librados
         // allocates every object read (8 MiB) on its messenger threads and the reader frees it on
-        // another; glibc's arenas kept ~350 MiB of such freed buffers after a 1 GiB read (no faster).
+        // another; glibc's arenas kept ~340 MiB of such freed buffers after a 1 GiB read (no faster).
         .executableTarget(
             name: "glance-storefs", dependencies: ["StorefsCLI"],
             linkerSettings: [.linkedLibrary("tcmalloc_minimal")]
