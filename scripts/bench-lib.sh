@@ -8,6 +8,17 @@ mbs() { echo "scale=0; $bytes / $1 / 1000000" | bc; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 verdict() { if [ "$(echo "$1" | bc)" = 1 ]; then echo met; else echo MISSED; fi; }
 
+# Write runs make a new image each: `n=$(fresh KIND PREFIX)` draws a name (runs happen in
+# subshells) and records it in $work/written; `remove_written` then removes each through the
+# script's `remove KIND NAME`, so the backend does not fill up over the runs.
+fresh() { local n; n="$2-$(cut -c1-8 /proc/sys/kernel/random/uuid)"; echo "$1 $n" >> "$work/written"; echo "$n"; }
+remove_written() {
+  if [ -f "$work/written" ]; then
+    while read -r kind name; do remove "$kind" "$name"; done < "$work/written"
+  fi
+  : > "$work/written"
+}
+
 # libfuse's passthrough_ll, built from the examples Debian's libfuse3-dev ships, into DIR.
 build_passthrough_ll() {
   cp /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c /usr/share/doc/libfuse3-dev/examples/passthrough_helpers.h "$1/"

@@ -42,26 +42,21 @@ for m in ours rbdfuse pll; do findmnt -n "$work/mnt/$m" >/dev/null || { echo "$m
 
 bytes=$((size_mib << 20))
 # Before each run: what the last write run made is removed (the cluster holds a few GiB), caches dropped.
-: > "$work/written"
-cold() {
-  while read -r kind name; do
-    case $kind in
-      rbd) rbd -c "$conf" rm --no-progress "images/$name" >/dev/null 2>&1 || true ;;  # rbd-fuse keeps its images open
-      ours) rm "$work/mnt/ours/ceph/$name" ;;
-      local) rm "$work/local/$name" ;;
-    esac
-  done < "$work/written"
-  : > "$work/written"
-  sync; echo 3 > /proc/sys/vm/drop_caches
+remove() {
+  case $1 in
+    rbd) rbd -c "$conf" rm --no-progress "images/$2" >/dev/null 2>&1 || true ;;  # rbd-fuse keeps its images open
+    ours) rm "$work/mnt/ours/ceph/$2" ;;
+    local) rm "$work/local/$2" ;;
+  esac
 }
+cold() { remove_written; sync; echo 3 > /proc/sys/vm/drop_caches; }
 # Writes: each run writes a new image (rbd-fuse cannot create one of a given size: it writes onto
-# one made by `rbd create`, as its users do). Runs happen in subshells: names are drawn fresh.
-fresh() { echo "$1-$(cut -c1-8 /proc/sys/kernel/random/uuid)"; }
-w_import() { local n; n=$(fresh imp); echo "rbd $n" >> "$work/written"; rbd -c "$conf" import --no-progress "$source_file" "images/$n"; }
-w_ours() { local n; n=$(fresh ours); echo "ours $n" >> "$work/written"; cp "$source_file" "$work/mnt/ours/ceph/$n"; }
-w_rbdfuse() { local n; n=$(fresh fuse); echo "rbd $n" >> "$work/written"; rbd -c "$conf" create --size "${size_mib}M" "images/$n"; sleep 1
+# one made by `rbd create`, as its users do).
+w_import() { local n; n=$(fresh rbd imp); rbd -c "$conf" import --no-progress "$source_file" "images/$n"; }
+w_ours() { local n; n=$(fresh ours ours); cp "$source_file" "$work/mnt/ours/ceph/$n"; }
+w_rbdfuse() { local n; n=$(fresh rbd fuse); rbd -c "$conf" create --size "${size_mib}M" "images/$n"; sleep 1
   dd if="$source_file" of="$work/mnt/rbdfuse/$n" bs=4M conv=notrunc,fsync status=none; }
-w_pll() { local n; n=$(fresh pll); echo "local $n" >> "$work/written"; cp "$source_file" "$work/mnt/pll/$n"; sync; }
+w_pll() { local n; n=$(fresh local pll); cp "$source_file" "$work/mnt/pll/$n"; sync; }
 t_import=$(median3 w_import)
 t_wours=$(median3 w_ours)
 t_wfuse=$(median3 w_rbdfuse)

@@ -80,22 +80,17 @@ for m in ours rclone pll; do findmnt -n "$work/mnt/$m" >/dev/null || { echo "$m 
 
 bytes=$((size_mib << 20))
 # Before each run: what the last write run made is removed, caches dropped, our listing cache stale.
-: > "$work/written"
-cold() {
-  while read -r kind name; do
-    case $kind in
-      swift) swiftcli delete glance "$name" >/dev/null 2>&1 || true ;;
-      local) rm -f "$work/local/$name" ;;
-    esac
-  done < "$work/written"
-  : > "$work/written"
-  sync; echo 3 > /proc/sys/vm/drop_caches; sleep 2.5
+remove() {
+  case $1 in
+    swift) swiftcli delete glance "$2" >/dev/null 2>&1 || true ;;
+    local) rm -f "$work/local/$2" ;;
+  esac
 }
-fresh() { echo "$1-$(cut -c1-8 /proc/sys/kernel/random/uuid)"; }
-w_cli() { local n; n=$(fresh cli); echo "swift $n" >> "$work/written"; swiftcli upload glance "$source_file" --object-name "$n"; }
-w_ours() { local n; n=$(fresh ours); echo "swift $n" >> "$work/written"; cp "$source_file" "$work/mnt/ours/sw/$n"; }
-w_rclone() { local n; n=$(fresh rcl); echo "swift $n" >> "$work/written"; cp "$source_file" "$work/mnt/rclone/$n"; }
-w_pll() { local n; n=$(fresh pll); echo "local $n" >> "$work/written"; cp "$source_file" "$work/mnt/pll/$n"; sync; }
+cold() { remove_written; sync; echo 3 > /proc/sys/vm/drop_caches; sleep 2.5; }
+w_cli() { local n; n=$(fresh swift cli); swiftcli upload glance "$source_file" --object-name "$n"; }
+w_ours() { local n; n=$(fresh swift ours); cp "$source_file" "$work/mnt/ours/sw/$n"; }
+w_rclone() { local n; n=$(fresh swift rcl); cp "$source_file" "$work/mnt/rclone/$n"; }
+w_pll() { local n; n=$(fresh local pll); cp "$source_file" "$work/mnt/pll/$n"; sync; }
 t_wcli=$(median3 w_cli)
 t_wours=$(median3 w_ours)
 t_wrclone=$(median3 w_rclone)

@@ -6,7 +6,8 @@ import GlanceConfig
 
 /// A real nginx on 127.0.0.1, started by the project's script and stopped when released.
 final class NginxServer: @unchecked Sendable {
-    let dir: String
+    private let backend: ScriptedBackend
+    var dir: String { backend.dir }
     let port: Int
     let tlsPort: Int
     let proxyPort: Int
@@ -14,19 +15,12 @@ final class NginxServer: @unchecked Sendable {
     static let script = repositoryFile("scripts/test-nginx.sh")
 
     init() throws {
-        dir = NSTemporaryDirectory() + "storefs-nginx-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let out = try output("/bin/bash", [Self.script, "start", dir])
-        let ports = out.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        try #require(ports.count == 3, "nginx did not start: \(out)")
+        backend = try ScriptedBackend(script: Self.script, sharedDir: nil, name: "nginx", under: NSTemporaryDirectory())
+        let ports = backend.started.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        try #require(ports.count == 3, "nginx did not start: \(backend.started)")
         port = ports[0]
         tlsPort = ports[1]
         proxyPort = ports[2]
-    }
-
-    deinit {
-        _ = try? output("/bin/bash", [Self.script, "stop", dir])
-        try? FileManager.default.removeItem(atPath: dir)
     }
 
     var base: String { "http://127.0.0.1:\(port)" }

@@ -9,30 +9,16 @@ import GlanceConfig
 /// this test, stopped when it is done. Tests fail, never skip, when Ceph cannot start.
 final class CephCluster: @unchecked Sendable {
     let conf: String
-    let dir: String
-    private let owned: Bool
+    private let backend: ScriptedBackend
+    var dir: String { backend.dir }
 
     static let script = repositoryFile("scripts/test-ceph.sh")
 
     init() throws {
-        if let shared = ProcessInfo.processInfo.environment["STOREFS_TEST_CEPH_CONF"], !shared.isEmpty {
-            conf = shared
-            dir = (shared as NSString).deletingLastPathComponent
-            owned = false
-        } else {
-            dir = "/var/tmp/storefs-ceph-" + UUID().uuidString
-            let out = try output("/bin/bash", [Self.script, "start", dir]).trimmingCharacters(in: .whitespacesAndNewlines)
-            owned = true
-            conf = out
-        }
+        let shared = ProcessInfo.processInfo.environment["STOREFS_TEST_CEPH_CONF"].flatMap { $0.isEmpty ? nil : $0 }
+        backend = try ScriptedBackend(script: Self.script, sharedDir: shared.map { ($0 as NSString).deletingLastPathComponent }, name: "ceph")
+        conf = shared ?? backend.started.trimmingCharacters(in: .whitespacesAndNewlines)
         try #require(FileManager.default.fileExists(atPath: conf) && conf.hasSuffix("ceph.conf"), "Ceph did not start: \(conf)")
-    }
-
-    deinit {
-        if owned {
-            _ = try? output("/bin/bash", [Self.script, "stop", dir])
-            try? FileManager.default.removeItem(atPath: dir)
-        }
     }
 
     /// A CLI tool against this cluster; its output, or a failure with what it printed.

@@ -8,40 +8,24 @@ import GlanceConfig
 /// started for the whole run (STOREFS_TEST_SWIFT_DIR), else one of our own, stopped when done.
 /// Tests fail, never skip, when Swift cannot start. Each test works in containers of its own.
 final class SwiftCluster: @unchecked Sendable {
-    let dir: String
     let port: Int
     /// A proxy whose tokens live 5 seconds.
     let shortTokenPort: Int
     /// The first proxy's twin over https, its certificate signed by `caFile`.
     let tlsPort: Int
     var caFile: String { dir + "/tls/ca.pem" }
-    private let owned: Bool
+    private let backend: ScriptedBackend
+    var dir: String { backend.dir }
 
     static let script = repositoryFile("scripts/test-swift.sh")
 
     init() throws {
-        if let shared = ProcessInfo.processInfo.environment["STOREFS_TEST_SWIFT_DIR"], !shared.isEmpty {
-            dir = shared
-            owned = false
-        } else {
-            dir = "/var/tmp/storefs-swift-" + UUID().uuidString
-            _ = try output("/bin/bash", [Self.script, "start", dir])
-            owned = true
-        }
-        let ports = ((try? String(contentsOfFile: dir + "/ports", encoding: .utf8)) ?? "").split(separator: " ").compactMap {
-            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
-        }
-        try #require(ports.count == 3, "Swift did not start (see \(dir)/log)")
+        backend = try ScriptedBackend(script: Self.script, sharedDir: ProcessInfo.processInfo.environment["STOREFS_TEST_SWIFT_DIR"], name: "swift")
+        let ports = backend.ports
+        try #require(ports.count == 3, "Swift did not start (see \(backend.dir)/log)")
         port = ports[0]
         shortTokenPort = ports[1]
         tlsPort = ports[2]
-    }
-
-    deinit {
-        if owned {
-            _ = try? output("/bin/bash", [Self.script, "stop", dir])
-            try? FileManager.default.removeItem(atPath: dir)
-        }
     }
 
     var authAddress: String { "http://127.0.0.1:\(port)/auth/v1.0" }
@@ -109,35 +93,20 @@ final class SwiftCluster: @unchecked Sendable {
 /// the run's Swift, started by `scripts/test-keystone.sh`: the run's (STOREFS_TEST_KEYSTONE_DIR), else
 /// one of our own. User `glance` / `glancepw` in project `images`, domain Default.
 final class KeystoneServer: @unchecked Sendable {
+    private let backend: ScriptedBackend
     let swift: SwiftCluster
-    let dir: String
+    var dir: String { backend.dir }
     let port: Int
-    private let owned: Bool
 
     static let script = repositoryFile("scripts/test-keystone.sh")
 
     init() throws {
         swift = try SwiftCluster()
-        if let shared = ProcessInfo.processInfo.environment["STOREFS_TEST_KEYSTONE_DIR"], !shared.isEmpty {
-            dir = shared
-            owned = false
-        } else {
-            dir = "/var/tmp/storefs-keystone-" + UUID().uuidString
-            _ = try output("/bin/bash", [Self.script, "start", dir, swift.dir])
-            owned = true
-        }
-        let ports = ((try? String(contentsOfFile: dir + "/ports", encoding: .utf8)) ?? "").split(separator: " ").compactMap {
-            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
-        }
-        try #require(ports.count == 2, "Keystone did not start (see \(dir)/log)")
+        backend = try ScriptedBackend(script: Self.script, sharedDir: ProcessInfo.processInfo.environment["STOREFS_TEST_KEYSTONE_DIR"],
+                                      name: "keystone", arguments: [swift.dir])
+        let ports = backend.ports
+        try #require(ports.count == 2, "Keystone did not start (see \(backend.dir)/log)")
         port = ports[0]
-    }
-
-    deinit {
-        if owned {
-            _ = try? output("/bin/bash", [Self.script, "stop", dir])
-            try? FileManager.default.removeItem(atPath: dir)
-        }
     }
 
     var authAddress: String { "http://127.0.0.1:\(port)/v3" }

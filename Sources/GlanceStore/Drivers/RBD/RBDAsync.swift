@@ -13,29 +13,45 @@ enum RBDAsync {
     }
 
     private static func run(_ start: (rbd_completion_t?) -> Int32) async -> Int {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
-            let box = Unmanaged.passRetained(Completion(continuation)).toOpaque()
+        await CallbackContinuation.wait({ argument in
             var completion: rbd_completion_t?
-            var rc = rbd_aio_create_completion(box, { completion, argument in
-                let box = Unmanaged<Completion>.fromOpaque(argument!).takeRetainedValue()
+            var rc = rbd_aio_create_completion(argument, { completion, argument in
                 let rc = rbd_aio_get_return_value(completion)
                 rbd_aio_release(completion)
-                box.continuation.resume(returning: Int(rc))
+                CallbackContinuation.resume(argument, returning: Int(rc))
             }, &completion)
             if rc == 0 {
                 rc = start(completion)
                 if rc < 0 { rbd_aio_release(completion) }
             }
+            return rc
+        }, failed: { Int($0) })
+    }
+}
+
+/// A C library's completion callback as an async result. `start` hands the opaque argument it is
+/// given to the library, whose callback passes it back to `resume`; when `start` fails (a negative
+/// errno) no callback comes and `failed` makes the result.
+enum CallbackContinuation {
+    static func wait<T: Sendable>(_ start: (UnsafeMutableRawPointer) -> Int32, failed: (Int32) -> T) async -> T {
+        await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+            let box = Unmanaged.passRetained(Box(continuation)).toOpaque()
+            let rc = start(box)
             if rc < 0 {
-                Unmanaged<Completion>.fromOpaque(box).release()
-                continuation.resume(returning: Int(rc))
+                Unmanaged<Box<T>>.fromOpaque(box).release()
+                continuation.resume(returning: failed(rc))
             }
         }
     }
 
-    private final class Completion {
-        let continuation: CheckedContinuation<Int, Never>
-        init(_ continuation: CheckedContinuation<Int, Never>) { self.continuation = continuation }
+    /// Called once, from the library's callback, with the argument `start` handed over.
+    static func resume<T: Sendable>(_ argument: UnsafeMutableRawPointer?, returning value: T) {
+        Unmanaged<Box<T>>.fromOpaque(argument!).takeRetainedValue().continuation.resume(returning: value)
+    }
+
+    private final class Box<T: Sendable> {
+        let continuation: CheckedContinuation<T, Never>
+        init(_ continuation: CheckedContinuation<T, Never>) { self.continuation = continuation }
     }
 }
 

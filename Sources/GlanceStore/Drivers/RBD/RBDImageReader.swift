@@ -1,4 +1,3 @@
-import CRBD
 import CRBDReads
 import Glibc
 
@@ -65,17 +64,12 @@ final class RBDReadOnlyImage: @unchecked Sendable {
     /// `count` bytes at `offset` (fewer at the end of the image), in librbd's buffers. `streaming`:
     /// part of a sequential read, which the OSDs are told not to cache.
     func read(at offset: UInt64, count: Int, streaming: Bool) async throws(StoreError) -> ImageBytes {
-        let (rc, extent) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int, Extent?), Never>) in
-            let box = Unmanaged.passRetained(Completion(continuation, image: self)).toOpaque()
-            let rc = storefs_rbd_reader_read(handle, offset, count, streaming ? 1 : 0, { argument, result, extent in
-                let box = Unmanaged<Completion>.fromOpaque(argument!).takeRetainedValue()
-                box.continuation.resume(returning: (result, extent.map(Extent.init)))
-            }, box)
-            if rc < 0 {
-                Unmanaged<Completion>.fromOpaque(box).release()
-                continuation.resume(returning: (Int(rc), nil))
-            }
-        }
+        let (rc, extent) = await CallbackContinuation.wait({ argument in
+            storefs_rbd_reader_read(handle, offset, count, streaming ? 1 : 0, { argument, result, extent in
+                CallbackContinuation.resume(argument, returning: (result, extent.map(Extent.init)))
+            }, argument)
+        }, failed: { (Int($0), Extent?.none) })
+        withExtendedLifetime(self) {}  // the image stays open while the read is in flight
         guard rc >= 0, let extent else { throw RBDCluster.error(Int32(rc), image: name, "reading") }
         let pointer = extent.pointer
         var segments = [iovec](repeating: iovec(), count: 4)
@@ -91,15 +85,5 @@ final class RBDReadOnlyImage: @unchecked Sendable {
     /// The finished read's buffers, passed from librbd's thread to the reader.
     private struct Extent: @unchecked Sendable {
         let pointer: OpaquePointer
-    }
-
-    private final class Completion {
-        let continuation: CheckedContinuation<(Int, Extent?), Never>
-        /// The image stays open while the read is in flight.
-        let image: RBDReadOnlyImage
-        init(_ continuation: CheckedContinuation<(Int, Extent?), Never>, image: RBDReadOnlyImage) {
-            self.continuation = continuation
-            self.image = image
-        }
     }
 }
