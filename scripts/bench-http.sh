@@ -10,9 +10,6 @@ work=${1:-/var/tmp/glance-storefs-bench-http}
 size_mib=${BENCH_SIZE_MIB:-1024}
 
 bash scripts/install-deps.sh
-for tool in httpdirfs curl bc; do
-  command -v $tool >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $tool >/dev/null
-done
 swift-build -c release --product glance-storefs >/dev/null
 bin=$PWD/.build/release/glance-storefs
 

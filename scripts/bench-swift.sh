@@ -13,9 +13,6 @@ size_mib=${BENCH_SIZE_MIB:-1024}
 many=${BENCH_OBJECTS:-10000}
 
 bash scripts/install-deps.sh
-for tool in rclone bc; do
-  command -v $tool >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $tool >/dev/null
-done
 swift-build -c release --product glance-storefs >/dev/null
 bin=$PWD/.build/release/glance-storefs
 

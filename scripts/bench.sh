@@ -14,7 +14,6 @@ size_mib=${BENCH_SIZE_MIB:-1024}
 images=${BENCH_IMAGES:-10000}
 
 bash scripts/install-deps.sh
-command -v rclone >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rclone
 swift-build -c release --product glance-storefs >/dev/null
 bin=$PWD/.build/release/glance-storefs
 

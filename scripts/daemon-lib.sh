@@ -2,6 +2,19 @@
 # services, on 127.0.0.1, and every one started is recorded in $dir/pids so that `stop` ends those
 # and nothing else.
 
+# require_packages PACKAGE...: fails at once, naming every one that is not installed. Installing is
+# scripts/install-deps.sh's job alone (one apt transaction before anything starts: parallel tests and
+# apt's lock do not mix).
+require_packages() {
+  local p missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "$(basename "$0"): missing Debian package(s): ${missing[*]} (run: bash scripts/install-deps.sh)" >&2
+  exit 1
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -18,12 +31,31 @@ test_certificate() {
     -days 2 -extfile "$tls/ext.cnf" -out "$tls/server.pem" 2>/dev/null
 }
 
-# launch NAME COMMAND...: in the background, its output in $dir/log/NAME.log, its PID recorded.
+# launch NAME COMMAND...: in the background, its output in $dir/log/NAME.log, its PID recorded (in
+# $dir/pids with all the others, and in $dir/log/NAME.pid), and the command in $dir/log/NAME.cmd so
+# that `relaunch NAME` starts it again the same way (the fault tests stop and restart daemons).
 # Daemons must not keep the caller's pipes open (a test harness waits for them to close).
 launch() {
   local name=$1; shift
-  setsid "$@" </dev/null >"$dir/log/$name.log" 2>&1 &
+  setsid "$@" </dev/null >>"$dir/log/$name.log" 2>&1 &
   echo $! >> "$dir/pids"
+  echo $! > "$dir/log/$name.pid"
+  printf '%q ' "$@" > "$dir/log/$name.cmd"
+}
+
+# relaunch NAME: what `launch NAME ...` started, started again (same command, same ports).
+relaunch() {
+  local name=$1 command old
+  command=$(cat "$dir/log/$name.cmd")
+  old=$(cat "$dir/log/$name.pid")
+  # The old one must be gone (killed by whoever relaunches; a zombie not yet reaped counts as
+  # gone), and is no longer ours to stop.
+  if kill -0 "$old" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$old/status" 2>/dev/null; then
+    echo "$name (PID $old) is still running" >&2
+    return 1
+  fi
+  sed -i "/^$old\$/d" "$dir/pids"
+  eval "launch $name $command"
 }
 
 # Ends what `launch` started (TERM, then KILL after 5 s).

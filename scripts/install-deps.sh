@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# Installs what building and testing glance-storefs needs on Debian 12 (run as root). Idempotent:
-# apt is asked only for what is missing.
+# Installs everything building, testing, benchmarking and fault-testing glance-storefs needs on Debian 12
+# (run as root), in one apt transaction that waits for dpkg's lock. Nothing else in the project installs
+# packages: the backend scripts only start daemons and fail at once, naming a missing package.
+# Idempotent: apt is asked only for what is missing.
 set -euo pipefail
 
 packages=(
+  # building
   pkg-config libssl-dev          # libcrypto: md5 / sha512 exactly as Glance computes them
   librbd-dev librados-dev        # the rbd store's driver links librbd and librados
   libradospp-dev                 # librados' C++ headers: reads into librbd's own buffers
   libgoogle-perftools-dev        # tcmalloc for the daemon (glibc's malloc kept librados' freed buffers)
-  python3-glance-store           # Glance's own drivers, for the interoperability tests
-  coreutils util-linux           # md5sum/sha512sum as reference digests; mount, unshare
   fuse3 libfuse3-dev             # the FUSE mount: fusermount3, mount.fuse3, libfuse3 headers
+  # what the tests drive and compare with
+  python3-glance-store           # Glance's own drivers, for the interoperability tests
+  coreutils util-linux procps    # md5sum/sha512sum as reference digests; mount, unshare; ps
   qemu-utils rsync attr          # what the mount tests drive: qemu-img/qemu-io, rsync -a, getfattr
   systemd                        # systemd-analyze verify of the unit template
-  curl                           # the swift tests reach Swift by its own API, not through the driver
+  curl openssl uuid-runtime bc   # reaching backends by their own APIs; test certificates; uuidgen; figures
+  # the backends the tests start (scripts/test-*.sh)
+  nginx tinyproxy                                       # http store: nginx, and a forward proxy
+  ceph-mon ceph-osd ceph-mgr ceph-common python3-rbd python3-rados   # rbd store: a single-node Ceph
+  swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached   # swift store
+  python3-keystone python3-keystonemiddleware           # Keystone for swift auth v3
+  # the benchmarks' anchors
+  rclone rbd-fuse httpdirfs
 )
 
 missing=()
@@ -23,8 +34,17 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Another apt or dpkg (unattended upgrades, a parallel install) may hold the lock: wait for it.
+  lock=(-o DPkg::Lock::Timeout=600)
+  # Debian's packages start their services when installed (nginx on port 80, memcached, ...); the
+  # project runs its own instances on loopback, so nothing starts now. Ours only if none was there.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
+  apt-get "${lock[@]}" update -q
+  apt-get "${lock[@]}" install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 # python3-swiftclient (pulled in by glance-store) installs /usr/bin/swift, which shadows the Swift

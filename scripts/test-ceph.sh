@@ -3,6 +3,8 @@
 #   test-ceph.sh start DIR    one mon, one mgr (usage figures: statfs), one OSD and pool `images`, all
 #                             state in DIR; prints DIR/ceph.conf
 #   test-ceph.sh stop DIR     stops that cluster's daemons (by their pid files) and nothing else
+#   test-ceph.sh relaunch DIR osd|mon   starts the OSD or the monitor again after it was killed
+#                             (the fault tests; with memstore, a killed OSD comes back empty)
 # cephx is on: client.admin (DIR/ceph.client.admin.keyring) and client.glance with Glance's documented
 # caps on pool `images` (DIR/ceph.client.glance.keyring). The OSD keeps data in RAM (memstore, about
 # twice the bytes stored); CEPH_OBJECTSTORE=bluestore puts it on a sparse file instead (benchmarks).
@@ -27,19 +29,19 @@ stop() {
 
 case "$action" in
 stop) stop; exit 0 ;;
+relaunch)
+  for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || true; done
+  case "$3" in
+  osd) ceph-osd -c "$conf" -i 0 </dev/null >>"$dir/log/setup.log" 2>&1 ;;
+  mon) ceph-mon -c "$conf" -i a </dev/null >>"$dir/log/setup.log" 2>&1 ;;
+  *) echo "usage: $0 relaunch DIR osd|mon" >&2; exit 2 ;;
+  esac
+  exit 0 ;;
 start) ;;
-*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop DIR | relaunch DIR osd|mon" >&2; exit 2 ;;
 esac
 
-need=()
-for p in ceph-mon ceph-osd ceph-mgr ceph-common librbd-dev librados-dev libradospp-dev python3-rbd python3-rados uuid-runtime; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
-    { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
-fi
+require_packages ceph-mon ceph-osd ceph-mgr ceph-common python3-rbd python3-rados uuid-runtime
 
 v2=$(free_port); v1=$(free_port)
 fsid=$(uuidgen)

@@ -4,6 +4,8 @@
 # backends of a Swift that `test-swift.sh start SWIFT_DIR` started. For the tests of auth v3.
 #   test-keystone.sh start DIR SWIFT_DIR   prints "KEYSTONE_PORT PROXY_PORT" (also in DIR/ports)
 #   test-keystone.sh stop DIR              stops what `start DIR` started (by PID) and nothing else
+#   test-keystone.sh relaunch DIR NAME     starts daemon NAME (keystone, proxy-keystone) again, as
+#                                          `start` did: for the fault tests, which kill it
 # Keystone holds: project `images` (domain Default) with user `glance` / `glancepw` (role member),
 # project `service` with user `swift` / `swiftpw` (role admin, for the proxy's authtoken), and the
 # object-store's endpoints http://127.0.0.1:PROXY_PORT/v1/AUTH_%(project_id)s (public, admin) and
@@ -16,14 +18,13 @@ dir=$(cd "$2" && pwd)
 source "$(dirname "$0")/daemon-lib.sh"
 case "$action" in
 stop) stop_launched; exit 0 ;;
+relaunch) relaunch "$3"; exit 0 ;;
 start) ;;
-*) echo "usage: $0 start DIR SWIFT_DIR | stop DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start DIR SWIFT_DIR | stop DIR | relaunch DIR NAME" >&2; exit 2 ;;
 esac
 swift_dir=$(cd "$3" && pwd)
 
-if ! command -v keystone-manage >/dev/null || ! /usr/bin/python3 -c 'import keystonemiddleware' 2>/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-keystone python3-keystonemiddleware >/dev/null
-fi
+require_packages python3-keystone python3-keystonemiddleware curl
 trap 'stop_launched' ERR
 keystone_port=$(free_port); proxy_port=$(free_port)
 memcache_port=$(cat "$swift_dir/memcache.port")
@@ -42,6 +43,16 @@ key_repository = $dir/fernet
 key_repository = $dir/fernet
 [credential]
 key_repository = $dir/credential
+[identity]
+# bcrypt's fewest rounds: 12 (the default) take 0.3 s of CPU per login, and a test run's parallel
+# logins queued behind one another in this one process until requests through the proxy (which
+# checks each new token with Keystone) timed out.
+password_hash_rounds = 4
+[cache]
+# Validating a token costs ~0.2 s of queries without a cache: a dozen new tokens at once (one per
+# test) made the proxy wait seconds for Keystone. Issued tokens are cached for their validation.
+enabled = true
+backend = dogpile.cache.memory
 CONF
 # keystone-manage prints eventlet's complaints at exit; its status says whether it worked.
 manage() { keystone-manage --config-file "$dir/keystone.conf" "$@" >>"$dir/log/manage.log" 2>&1; }

@@ -2,6 +2,7 @@
 # A real nginx (Debian's) on 127.0.0.1 for the http store's tests and benchmark.
 #   test-nginx.sh start DIR    serves DIR/www/html (put images there), prints "HTTP_PORT HTTPS_PORT PROXY_PORT"
 #   test-nginx.sh stop DIR     stops that nginx (by its pid file) and nothing else
+#   test-nginx.sh relaunch DIR starts that nginx again on the same ports, after it was killed
 # Locations: /html/ (HTML autoindex), /json/ (JSON autoindex), /norange/ (Range ignored), /dirfs/,
 # /r301/ /r302/ /r303/ /r307/ /r308/ (redirect to /html/), /rel/ (relative Location),
 # /hop1/ ... /hop6/ (from /hop1/, 6 redirects: one more than Glance follows; from /hop2/, 5), and on HTTPS_PORT /html/ with
@@ -22,14 +23,18 @@ stop)
     if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi   # tinyproxy waits for open tunnels
   done
   exit 0 ;;
+relaunch)
+  for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || true; done
+  rm -f "$dir/nginx.pid"
+  nginx -c "$dir/nginx.conf" -p "$dir" </dev/null >/dev/null 2>>"$dir/error.log"
+  for _ in $(seq 50); do [ -s "$dir/nginx.pid" ] && break; sleep 0.1; done
+  exit 0 ;;
 start) ;;
-*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop DIR | relaunch DIR" >&2; exit 2 ;;
 esac
 
-for tool in nginx tinyproxy; do
-  command -v $tool >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $tool >/dev/null; }
-done
-# The packaged nginx starts itself on port 80 when installed; ours runs apart, with its own config.
+require_packages nginx tinyproxy openssl
+# Ours runs apart from the packaged nginx, with its own config.
 mkdir -p "$dir/www/html" "$dir/tls" "$dir/tmp"
 chmod 755 "$dir" "$dir/www" "$dir/www/html"
 test_certificate "$dir/tls"

@@ -2,8 +2,12 @@
 # A real single-node Swift (Debian's 2.30) on 127.0.0.1 for the swift store's tests and benchmark.
 #   test-swift.sh start DIR   prints "PROXY_PORT SHORT_TOKEN_PORT TLS_PORT" once the proxies answer
 #   test-swift.sh stop DIR    stops what `start DIR` started (by the PIDs it recorded) and nothing else
+#   test-swift.sh relaunch DIR NAME   starts daemon NAME (proxy, object...) again, as `start` did
+#                             (its PID in DIR/log/NAME.pid): for the fault tests, which kill it
 # One replica, one device per ring on a plain directory (DIR/srv/d1), tempauth with the account
-# AUTH_test (user test:tester, key testing, .admin) behind memcached. Two proxies share the
+# AUTH_test (user test:tester, key testing, .admin) behind memcached, AUTH_revoke (user
+# revoke:tester) for a test that revokes its token without touching anyone else's, AUTH_quota
+# (quota:tester) whose quota reseller:admin sets (account_quotas) for the out-of-space tests. Two proxies share the
 # backends: PROXY_PORT with day-long tokens, SHORT_TOKEN_PORT whose tokens (user short:tester) live 5 seconds (the
 # test of a token expiring in the middle of a read), TLS_PORT like PROXY_PORT over https with a
 # certificate signed by DIR/tls/ca.pem. DIR/ports holds the three ports, DIR/memcache.port
@@ -16,14 +20,12 @@ dir=$(cd "$2" && pwd)
 source "$(dirname "$0")/daemon-lib.sh"
 case "$action" in
 stop) stop_launched; exit 0 ;;
+relaunch) relaunch "$3"; exit 0 ;;
 start) ;;
-*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop DIR | relaunch DIR NAME" >&2; exit 2 ;;
 esac
 
-if ! command -v swift-proxy-server >/dev/null || ! command -v memcached >/dev/null || [ ! -x /usr/bin/swift ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached curl >/dev/null
-fi
+require_packages swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached curl openssl
 # Debian's packages start nothing here (no init system in use); ours run apart, with their own configs.
 trap 'stop_launched' ERR
 mkdir -p "$dir/etc" "$dir/srv/d1" "$dir/log" "$dir/run"
@@ -55,12 +57,18 @@ devices = $dir/srv
 mount_check = false
 swift_dir = $dir/etc
 log_name = $kind-server
+# The servers run as root here (files made as root): so must the updater (default: user swift).
+user = root
+recon_cache_path = $dir/run
 [pipeline:main]
 pipeline = $kind-server
 [app:$kind-server]
 use = egg:swift#$kind
 [${kind}-replicator]
 [${kind}-updater]
+# Containers report their usage to the account every second (Swift's default: 300 s), so that the
+# account's bytes used — what account quotas and statfs go by — follow the writes.
+interval = 1
 [${kind}-auditor]
 CONF
 done
@@ -68,11 +76,11 @@ done
 # The filters every proxy's pipeline has but auth (test-keystone.sh's proxy uses them too).
 {
   printf '[filter:cache]\nuse = egg:swift#memcache\nmemcache_servers = 127.0.0.1:%s\n' "$memcache_port"
-  for filter in catch_errors gatekeeper healthcheck proxy-logging listing_formats bulk tempurl copy slo dlo versioned_writes symlink; do
+  for filter in catch_errors gatekeeper healthcheck proxy-logging listing_formats bulk tempurl copy slo dlo versioned_writes symlink account_quotas; do
     printf '[filter:%s]\nuse = egg:swift#%s\n' "$filter" "${filter//-/_}"
   done
 } > "$dir/etc/proxy-filters.conf"
-proxy_conf() {  # PORT TOKEN_LIFE USER
+proxy_conf() {  # PORT TOKEN_LIFE USER...
   cat <<CONF
 [DEFAULT]
 bind_ip = 127.0.0.1
@@ -81,19 +89,22 @@ workers = 0
 swift_dir = $dir/etc
 log_name = proxy-server
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl tempauth account_quotas copy slo dlo versioned_writes symlink proxy-logging proxy-server
 [app:proxy-server]
 use = egg:swift#proxy
 account_autocreate = true
 allow_account_management = true
+# The account's usage (for account_quotas) read again after a second, not a minute.
+recheck_account_existence = 1
 [filter:tempauth]
 use = egg:swift#tempauth
-user_$3 = testing .admin
 token_life = $2
+$(for user in "${@:3}"; do echo "user_$user = testing .admin"; done)
+user_reseller_admin = testing .reseller_admin
 CONF
   cat "$dir/etc/proxy-filters.conf"
 }
-proxy_conf "$proxy_port" 86400 test_tester > "$dir/etc/proxy-server.conf"
+proxy_conf "$proxy_port" 86400 test_tester revoke_tester quota_tester > "$dir/etc/proxy-server.conf"
 # tempauth hands out a user's unexpired token again, from any proxy sharing memcached: the short
 # tokens are another user's (short:tester, key testing, account AUTH_short).
 proxy_conf "$short_port" 5 short_tester > "$dir/etc/proxy-short.conf"
@@ -103,6 +114,7 @@ proxy_conf "$tls_port" 86400 test_tester | sed "s#^bind_port = .*#&\ncert_file =
 
 launch memcached memcached -l 127.0.0.1 -p "$memcache_port" -U 0 -u root -m 64
 for kind in account container object; do launch $kind swift-$kind-server "$dir/etc/$kind-server.conf"; done
+launch container-updater swift-container-updater "$dir/etc/container-server.conf"
 launch proxy swift-proxy-server "$dir/etc/proxy-server.conf"
 launch proxy-short swift-proxy-server "$dir/etc/proxy-short.conf"
 launch proxy-tls swift-proxy-server "$dir/etc/proxy-tls.conf"

@@ -4,6 +4,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFound(image: String)
     case duplicate(image: String)
     case storageFull(String)
+    /// Glance's StorageFull too, but a quota's limit rather than a full medium (EDQUOT, not ENOSPC).
+    case storageQuotaFull(String)
     case storageWriteDenied(String)
     case inUseByStore(image: String)
     case hasSnapshot(image: String)
@@ -18,6 +20,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidImageName(String)
     case maxRedirectsExceeded(Int)
     case remoteServiceUnavailable(String)
+    /// No answer at all: the connection was refused or reset, the backend is down (after the bounded
+    /// tries, or at once while `BackendHealth` knows it is).
+    case unreachable(String)
     case timedOut(String)
     case forbidden(String)
     /// A system call failed with this errno, not covered by a case above.
@@ -29,6 +34,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFound(let image): "Image \(image) not found"
         case .duplicate(let image): "Image \(image) already exists"
         case .storageFull(let detail): "There is not enough disk space on the image storage media. \(detail)"
+        case .storageQuotaFull(let detail): "The image storage quota is exhausted. \(detail)"
         case .storageWriteDenied(let detail): "Permission to write image storage media denied. \(detail)"
         case .inUseByStore(let image): "Image \(image) is in use through the backend store outside of Glance"
         case .hasSnapshot(let image): "Image \(image) has snapshots"
@@ -44,6 +50,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidImageName(let name): "'\(name)' cannot be an image name"
         case .maxRedirectsExceeded(let n): "The HTTP URL exceeded \(n) maximum redirects"
         case .remoteServiceUnavailable(let detail): "Remote service unavailable: \(detail)"
+        case .unreachable(let detail): "Remote service unreachable: \(detail)"
         case .timedOut(let detail): "Timed out: \(detail)"
         case .forbidden(let detail): detail
         case .io(let errno, let detail): "\(detail) (errno \(errno))"

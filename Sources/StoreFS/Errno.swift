@@ -21,6 +21,7 @@ extension StoreError {
         case .notFound: ENOENT
         case .duplicate: EEXIST
         case .storageFull: ENOSPC
+        case .storageQuotaFull: EDQUOT
         case .storageWriteDenied, .forbidden: EACCES
         case .inUseByStore, .hasSnapshot: EBUSY
         case .storeAddDisabled, .storeDeleteNotSupported: EROFS
@@ -28,7 +29,7 @@ extension StoreError {
         case .storeRandomGetNotSupported: ESPIPE
         case .invalidImageName(let name): name.utf8.count > 255 ? ENAMETOOLONG : EINVAL
         case .badStoreURI: EINVAL
-        case .timedOut, .maxRedirectsExceeded, .remoteServiceUnavailable, .badStoreConfiguration, .backend: EIO
+        case .timedOut, .maxRedirectsExceeded, .remoteServiceUnavailable, .unreachable, .badStoreConfiguration, .backend: EIO
         case .io(let code, _): code
         }
     }

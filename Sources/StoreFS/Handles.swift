@@ -47,6 +47,20 @@ final class HandleTable: Sendable {
 
     func session(ino: UInt64) -> WriteSession? { state.withLock { $0.sessions[ino]?.session } }
 
+    /// Every handle, removed (the mount is going away): readers, and each write session once.
+    func removeAll() -> (readers: [any ImageReader], sessions: [WriteSession]) {
+        state.withLock { s in
+            let readers = s.handles.values.compactMap { handle -> (any ImageReader)? in
+                if case .reader(let reader) = handle { return reader }
+                return nil
+            }
+            let sessions = s.sessions.values.map(\.session)
+            s.handles.removeAll()
+            s.sessions.removeAll()
+            return (readers, sessions)
+        }
+    }
+
     /// The session writing `name` in a store (an image not yet visible), if any.
     func session(store: Int, name: String) -> WriteSession? {
         state.withLock { s in s.sessions.values.first { $0.session.storeIndex == store && $0.session.name == name }?.session }

@@ -251,6 +251,19 @@ public final class StoreFilesystem: Sendable {
         }
     }
 
+    /// The mount is going away with files still open (SIGTERM, SIGINT): images being written are
+    /// abandoned — nothing is published, and what their writers sent to the store is removed — and
+    /// readers are closed. Returns the names of the abandoned images.
+    public func shutdown() async -> [String] {
+        let (readers, sessions) = handles.removeAll()
+        for reader in readers { await reader.close() }
+        var abandoned: [String] = []
+        for session in sessions where await session.abandon() {
+            abandoned.append("\(session.store.id)/\(session.name)")
+        }
+        return abandoned
+    }
+
     func invalidate(_ ino: UInt64) {
         if let body = invalidator.withLock({ $0 }) { body(ino) }
     }

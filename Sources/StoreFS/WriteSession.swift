@@ -268,6 +268,28 @@ actor WriteSession {
         try await publish()
     }
 
+    /// The mount is going away before this image was closed: nothing is published, what was
+    /// streamed to the store is removed. True when something unpublished was given up.
+    func abandon() async -> Bool {
+        let unpublished: Bool
+        switch mode {
+        case .streaming(let writer, _):
+            await writer.abort()
+            unpublished = true
+        case .staged(let fd, let dirty):
+            Glibc.close(fd)
+            unpublished = dirty
+        case .published, .failed:
+            unpublished = false
+        }
+        if unpublished {
+            logger.warning("the mount is going away: an image being written is not published", metadata: [
+                "store": "\(store.id)", "image": "\(name)", "bytes_written": "\(size)"])
+        }
+        mode = .failed(EIO)
+        return unpublished
+    }
+
     private func applyMtime() async throws(FSError) {
         guard let date = requestedMtime else { return }
         guard store.capabilities.isCapable(of: .setModificationTime) else { return }

@@ -12,6 +12,9 @@ final class FuseContext: Sendable {
     let traceRequests: Bool
     let mountpoint: String
     private let sessionBits = Mutex<UInt>(0)
+    /// Requests being answered from Tasks: the session may be destroyed only once none is left
+    /// (a reply after that would use freed memory).
+    let inFlight = Atomic<Int>(0)
 
     init(fs: StoreFilesystem, logger: Logger, traceRequests: Bool, mountpoint: String) {
         self.fs = fs

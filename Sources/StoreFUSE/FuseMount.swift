@@ -3,6 +3,7 @@ import Dispatch
 import Glibc
 import Logging
 import StoreFS
+import Synchronization
 
 /// One mounted session: mount, serve requests on a pool of libfuse threads until unmounted or
 /// signalled (SIGINT/SIGTERM/SIGHUP), then unmount and tear down.
@@ -70,7 +71,8 @@ public enum FuseMount {
         guard let session = fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, userdata.toOpaque()) else {
             throw Failure(description: "invalid FUSE options: \(options.joined(separator: ","))")
         }
-        defer { fuse_session_destroy(session) }
+        var keepSession = false
+        defer { if !keepSession { fuse_session_destroy(session) } }
         context.setSession(session)
         fs.onInvalidate { ino in
             // Sent from another thread: a notice must not be written from inside the request it concerns.
@@ -89,9 +91,44 @@ public enum FuseMount {
         let rc = storefs_session_loop_mt(session, maxThreads)
         blockTerminationSignals()
         context.setSession(nil)
+        // Unmounted first: whoever waits on the mount gets ENOTCONN now, not after the clean-up.
         fuse_session_unmount(session)
         // A positive result is the signal that ended the session: a normal, clean stop.
         if rc < 0 { logger.error("session ended with an error", metadata: ["error": "\(String(cString: strerror(-rc)))"]) }
+        // Files still open (a signal, not fusermount3 -u): their writes are given up, and what they
+        // sent to the stores removed, within a bound.
+        let abandoned = waitSynchronously(seconds: shutdownBound) { await fs.shutdown() }
+        if let abandoned, !abandoned.isEmpty {
+            logger.warning("images being written were not published", metadata: ["images": "\(abandoned.joined(separator: ","))"])
+        } else if abandoned == nil {
+            logger.error("giving up the open writes took too long; their leftovers are removed at a later start")
+        }
+        let drained = waitSynchronously(seconds: 5) {
+            while context.inFlight.load(ordering: .acquiring) > 0 { try? await Task.sleep(for: .milliseconds(20)) }
+            return true
+        } ?? false
+        if !drained {
+            // A late reply would use a destroyed session: the session is left to the process's exit.
+            keepSession = true
+            logger.warning("requests still in flight at exit", metadata: ["requests": "\(context.inFlight.load(ordering: .relaxed))"])
+        }
         logger.info("unmounted", metadata: ["mountpoint": "\(mountpoint)"])
+    }
+
+    /// How long giving up open writes may take at exit (each is a removal at the backend, bounded
+    /// by the store's timeout; a dead backend takes them back when it answers, or a later start).
+    static let shutdownBound: Double = 30
+
+    /// The result of `body`, or nil when it takes longer than `seconds`; for the synchronous exit path.
+    static func waitSynchronously<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async -> T) -> T? {
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<T?>(nil)
+        Task {
+            let value = await body()
+            result.withLock { $0 = value }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + seconds) == .success else { return nil }
+        return result.withLock { $0 }
     }
 }

@@ -81,7 +81,9 @@ enum FuseOperations {
         let context = FuseContext.of(req)
         let request = Request(req)
         let label = context.traceRequests ? what() : ""
+        context.inFlight.add(1, ordering: .relaxed)
         Task {
+            defer { context.inFlight.subtract(1, ordering: .releasing) }
             do throws(FSError) {
                 try await body(context.fs, request)
                 if context.traceRequests { context.logger.debug("\(label) -> ok") }

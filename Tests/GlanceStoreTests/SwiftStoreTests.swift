@@ -82,10 +82,13 @@ final class SwiftCluster: @unchecked Sendable {
             .map { $0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces) }
     }
 
-    /// Revokes every token (tempauth keeps them in memcached).
-    func flushTokens() throws {
+    /// Revokes one token: tempauth keeps each in memcached under the md5 of "AUTH_/token/<token>"
+    /// (tempauth hands one user's token to every client of that user: revoke only a user of your own).
+    func revoke(token: String) throws {
         let port = try String(contentsOfFile: dir + "/memcache.port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        _ = try output("/bin/bash", ["-c", "printf 'flush_all\\r\\nquit\\r\\n' > /dev/tcp/127.0.0.1/\(port)"])
+        let key = try output("/bin/bash", ["-c", "printf '%s' 'AUTH_/token/\(token)' | md5sum | cut -d' ' -f1"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let reply = try output("/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port); printf 'delete \(key)\\r\\nquit\\r\\n' >&3; cat <&3"])
+        try #require(reply.hasPrefix("DELETED"), "memcached: \(reply)")
     }
 }
 
@@ -364,12 +367,11 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
     }
 
     @Test func revokedTokenIsRenewedOn401() async throws {
-        let h = try SwiftHarness()
+        let h = try SwiftHarness(user: "revoke:tester")
         let store = try h.swiftStore()
-        try await h.seed("img", pattern(3_000_000, seed: 9))
-        _ = try await store.list()
+        _ = try await writeImage(store, "img", pattern(3_000_000, seed: 9))
         let before = try #require(store.account.auth.currentToken)
-        try h.swift.flushTokens()
+        try h.swift.revoke(token: before)
         #expect(try await readAll(store, "img", piece: 1 << 20) == pattern(3_000_000, seed: 9))
         #expect(store.account.auth.currentToken != before)
     }

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
+import Glibc
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import Synchronization
 
@@ -26,13 +28,20 @@ enum HTTPClients {
         configuration.timeout = .init(connect: .milliseconds(milliseconds), read: .milliseconds(milliseconds))
         configuration.decompression = .disabled
         adjust(&configuration)
+        // A refused connection fails its request at once: AsyncHTTPClient would otherwise try to
+        // connect again with backoff until the connect timeout, per request (30 s of a `cat` on a
+        // stopped server). Our tries are `withRetries`', and `BackendHealth` remembers the outage.
+        // Set after `adjust`, which may replace the whole pool configuration.
+        configuration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         keepAlive.withLock { $0.append(client) }
         return client
     }
 
     /// Timeouts are `.timedOut` (not tried again: a hung server would hang each try), redirect
-    /// loops Glance's MaxRedirectsExceeded, the rest `.remoteServiceUnavailable` (tried again).
+    /// loops Glance's MaxRedirectsExceeded; a connection refused, reset or closed under the request
+    /// `.unreachable` (the server is not there: `BackendHealth` marks it down); anything else —
+    /// TLS refused, a body cut short by our own side — `.remoteServiceUnavailable`.
     static func map(_ error: any Error, what: String, maxRedirects: Int = 0) -> StoreError {
         if let error = error as? StoreError { return error }
         if let error = error as? HTTPClientError {
@@ -41,9 +50,18 @@ enum HTTPClients {
                 return .timedOut("\(what): \(error)")
             }
             if error == .cancelled { return .backend("\(what): cancelled") }
+            if error == .remoteConnectionClosed { return .unreachable("\(what): \(error)") }
             return .remoteServiceUnavailable("\(what): \(error)")
         }
         if error is NIOSSLError { return .remoteServiceUnavailable("\(what): TLS: \(error)") }
+        if let error = error as? ChannelError {
+            if case .connectTimeout = error { return .timedOut("\(what): \(error)") }
+            return .unreachable("\(what): \(error)")
+        }
+        if error is NIOConnectionError { return .unreachable("\(what): \(error)") }
+        if let error = error as? IOError, Self.connectionErrnos.contains(error.errnoCode) {
+            return .unreachable("\(what): \(error)")
+        }
         let text = String(describing: error)
         if text.contains("certificate") || text.contains("handshake") || text.contains("SSL") {
             return .remoteServiceUnavailable("\(what): TLS: \(text)")
@@ -51,20 +69,28 @@ enum HTTPClients {
         return .remoteServiceUnavailable("\(what): \(text)")
     }
 
+    /// A system call's errno that says the other end is not there.
+    private static let connectionErrnos: Set<Int32> = [ECONNREFUSED, ECONNRESET, ECONNABORTED, EPIPE, ENETUNREACH, EHOSTUNREACH,
+                                                        ENETDOWN, EHOSTDOWN, ENOTCONN]
+
     static let tries = 3
 
     /// `attempt` up to `tries` times, 200 ms then 400 ms apart, while it answers 5xx or fails with
-    /// `.remoteServiceUnavailable` (a refused or reset connection may be a restart); any other
-    /// error at once: a server that let a timeout pass would most likely do it again, so a hung
-    /// backend costs one timeout. The last failure is logged and thrown.
-    static func withRetries<Reply>(_ what: String, logger: Logger, status: (Reply) -> Int,
+    /// `.unreachable` or `.remoteServiceUnavailable` (a refused or reset connection may be a
+    /// restart); any other error at once: a server that let a timeout pass would most likely do it
+    /// again, so a hung backend costs one timeout. The last failure is logged and thrown. Nothing
+    /// is tried while `health` knows the backend is down, and a failure for want of an answer
+    /// marks it down.
+    static func withRetries<Reply>(_ what: String, health: BackendHealth, logger: Logger, status: (Reply) -> Int,
                                    _ attempt: () async throws(StoreError) -> Reply) async throws(StoreError) -> Reply {
-        var lastError = StoreError.remoteServiceUnavailable(what)
+        var lastError = StoreError.unreachable(what)
         for n in 0..<tries {
             if n > 0 { try? await Task.sleep(nanoseconds: UInt64(200_000_000) << UInt64(n - 1)) }
             if Task.isCancelled { throw .backend("\(what): cancelled") }
+            try health.check()
             do throws(StoreError) {
                 let reply = try await attempt()
+                health.answered()
                 if status(reply) >= 500 {
                     lastError = .remoteServiceUnavailable("\(what): HTTP \(status(reply))")
                     continue
@@ -72,10 +98,16 @@ enum HTTPClients {
                 return reply
             } catch {
                 lastError = error
-                guard case .remoteServiceUnavailable = error else { throw error }
+                switch error {
+                case .unreachable, .remoteServiceUnavailable: continue
+                default:
+                    health.record(error)
+                    throw error
+                }
             }
         }
         logger.error("request failed", metadata: ["request": "\(what)", "error": "\(lastError)"])
+        health.record(lastError)
         throw lastError
     }
 }

@@ -152,7 +152,8 @@ final class FileImageWriter: ImageWriter {
     /// Glance: EFBIG/ENOSPC -> StorageFull (partial data removed), EACCES -> StorageWriteDenied.
     static func mapWriteError(_ code: Int32, path: String) -> StoreError {
         switch code {
-        case ENOSPC, EFBIG, EDQUOT: .storageFull("writing \(path): \(String(cString: strerror(code)))")
+        case EDQUOT: .storageQuotaFull("writing \(path): \(String(cString: strerror(code)))")
+        case ENOSPC, EFBIG: .storageFull("writing \(path): \(String(cString: strerror(code)))")
         case EACCES, EPERM: .storageWriteDenied("writing \(path)")
         default: posixError("writing \(path)", code)
         }

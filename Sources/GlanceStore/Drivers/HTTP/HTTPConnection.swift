@@ -10,11 +10,14 @@ import Synchronization
 /// The HTTP side of one http store: a client per URL scheme (proxies are per scheme in Glance's
 /// option), TLS as Glance's options say and nothing else (no environment variable changes it),
 /// redirects followed (5 hops, as Glance, but also 303/307/308 and relative Location), and every
-/// request bounded: a connect or read timeout, three tries with backoff, then an error.
+/// request bounded: a connect or read timeout, three tries with backoff, then an error. Images may
+/// live on several servers: each origin (scheme, host, port) has its own `BackendHealth`, so one
+/// server that died fails its own images at once and no other.
 final class HTTPConnection: Sendable {
     let settings: HTTPStoreSettings
     let logger: Logger
     private let clients: Mutex<[String: HTTPClient]> = Mutex([:])
+    private let healths: Mutex<[String: BackendHealth]> = Mutex([:])
     static let maxRedirects = 5
 
     init(settings: HTTPStoreSettings, logger: Logger) {
@@ -34,6 +37,36 @@ final class HTTPConnection: Sendable {
         }
     }
 
+    /// The health of the server `url` is on.
+    func health(of url: String) -> BackendHealth {
+        let origin = Self.origin(of: URLText.splitCredentials(url).plain)
+        return healths.withLock { healths in
+            if let health = healths[origin] { return health }
+            let health = BackendHealth(backend: origin, logger: logger) { [weak self] in
+                await self?.answers(origin) ?? false
+            }
+            healths[origin] = health
+            return health
+        }
+    }
+
+    /// "scheme://host:port" of a URL.
+    static func origin(of url: String) -> String {
+        guard let parsed = URLComponents(string: url), let scheme = parsed.scheme?.lowercased(), let host = parsed.host else { return url }
+        let port = parsed.port ?? (scheme == "https" ? 443 : 80)
+        return "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+    }
+
+    /// The probe of a server marked down: one HEAD of its root, once; any HTTP answer will do.
+    private func answers(_ origin: String) async -> Bool {
+        do throws(StoreError) {
+            _ = try await once(origin + "/", method: .HEAD, range: nil, maxBody: 0)
+            return true
+        } catch {
+            return false
+        }
+    }
+
     struct Reply: Sendable {
         let status: Int
         let headers: HTTPHeaders
@@ -47,7 +80,7 @@ final class HTTPConnection: Sendable {
     /// One request with retries. `maxBody` bounds what is read of the body.
     func fetch(_ url: String, method: HTTPMethod = .GET, range: ClosedRange<UInt64>? = nil,
                maxBody: Int = 1 << 20) async throws(StoreError) -> Reply {
-        try await HTTPClients.withRetries(URLText.redacted(url), logger: logger, status: \.status) { () throws(StoreError) in
+        try await HTTPClients.withRetries(URLText.redacted(url), health: health(of: url), logger: logger, status: \.status) { () throws(StoreError) in
             try await once(url, method: method, range: range, maxBody: maxBody)
         }
     }
@@ -59,14 +92,19 @@ final class HTTPConnection: Sendable {
         let client = try client(for: URL(string: plain)?.scheme?.lowercased() ?? "http")
         var request = HTTPClientRequest(url: plain)
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        let health = health(of: url)
+        try health.check()
         do {
             let response = try await client.execute(request, timeout: .hours(24))
+            health.answered()
             guard response.status.code == 200 else {
                 throw StoreError.remoteServiceUnavailable("\(URLText.redacted(plain)): HTTP \(response.status.code)")
             }
             return response.body
         } catch {
-            throw HTTPClients.map(error, what: URLText.redacted(plain), maxRedirects: Self.maxRedirects)
+            let failure = HTTPClients.map(error, what: URLText.redacted(plain), maxRedirects: Self.maxRedirects)
+            health.record(failure)
+            throw failure
         }
     }
 

@@ -163,9 +163,16 @@ actor WholeBody {
             return buffer
         }
         var it = iterator!
-        let buffer = try await it.next(isolation: self)
-        iterator = it
-        return buffer
+        do {
+            let buffer = try await it.next(isolation: self)
+            iterator = it
+            return buffer
+        } catch {
+            // The server went away in the middle of the body.
+            let failure = HTTPClients.map(error, what: URLText.redacted(url))
+            connection.health(of: url).record(failure)
+            throw failure
+        }
     }
 
     func stop() {

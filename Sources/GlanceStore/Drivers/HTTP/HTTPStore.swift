@@ -44,22 +44,33 @@ public final class HTTPStore: Store {
 
     public func list() async throws(StoreError) -> [ImageInfo] {
         let found = try await readIndexes()
-        // HEAD every image, a few at a time; one that fails is left out and logged.
+        // HEAD every image, a few at a time; one the server answers with an error is left out and
+        // logged, but a server that stops answering fails the listing (never a partial directory).
         var images: [ImageInfo] = []
-        await withTaskGroup(of: ImageInfo?.self) { group in
+        var noAnswer: StoreError?
+        await withTaskGroup(of: Result<ImageInfo, StoreError>.self) { group in
             var next = 0
             func start() {
-                guard next < found.count else { return }
+                guard next < found.count, noAnswer == nil else { return }
                 let name = found[next].name
                 next += 1
-                group.addTask { try? await self.stat(name) }
+                group.addTask { () async -> Result<ImageInfo, StoreError> in
+                    do throws(StoreError) { return .success(try await self.stat(name)) } catch { return .failure(error) }
+                }
             }
             for _ in 0..<Self.listingConcurrency { start() }
             while let result = await group.next() {
-                if let result { images.append(result) }
+                switch result {
+                case .success(let info): images.append(info)
+                case .failure(let error) where error.meansNoAnswer: noAnswer = noAnswer ?? error
+                case .failure(.notFound): break  // removed since the index page was read
+                case .failure(let error):
+                    logger.warning("image left out of the listing", metadata: ["store": "\(id)", "error": "\(error)"])
+                }
                 start()
             }
         }
+        if let noAnswer { throw noAnswer }
         let order = Dictionary(uniqueKeysWithValues: found.enumerated().map { ($1.name, $0) })
         return images.sorted { order[$0.name, default: 0] < order[$1.name, default: 0] }
     }

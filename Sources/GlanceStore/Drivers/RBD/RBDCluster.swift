@@ -15,6 +15,8 @@ struct RBDSettings: Sendable {
     var connectTimeout: Int = 0
     var chunkSize: UInt64 = 8 << 20
     var thinProvisioning = false
+    /// `storefs_timeout`: the bound of every monitor and OSD operation.
+    var timeout = 10
 
     init(_ definition: StoreDefinition) {
         var scratch = Diagnostics()  // values were type-checked by validation
@@ -25,6 +27,7 @@ struct RBDSettings: Sendable {
         connectTimeout = section.read(RBDOptions.connectTimeout, into: &scratch).value ?? 0
         chunkSize = UInt64(section.read(RBDOptions.chunkSizeMiB, into: &scratch).value ?? 8) << 20
         thinProvisioning = section.read(RBDOptions.thinProvisioning, into: &scratch).value
+        timeout = section.read(RBDOptions.timeout, into: &scratch).value ?? 10
     }
 
     /// librbd's object order for the chunk size (Glance: int(math.log(chunk_size, 2))).
@@ -33,12 +36,16 @@ struct RBDSettings: Sendable {
 
 /// One cluster connection per store (rados handle + the pool's I/O context), made on first use,
 /// kept, and made again after a failure that means the connection is gone. Every librados/librbd
-/// call blocks, so they run on BlockingIO threads, never on the Swift concurrency pool.
+/// call blocks, so they run on BlockingIO threads, never on the Swift concurrency pool. Every
+/// operation is bounded by `storefs_timeout`; one that got no answer marks the cluster down in
+/// `health`, and the store's calls fail at once until the probe reaches the pool again.
 final class RBDCluster: Sendable {
     let settings: RBDSettings
     let storeID: String
     let logger: Logger
     private let connection = Mutex<Connection?>(nil)
+    private let healthBox = Mutex<BackendHealth?>(nil)
+    var health: BackendHealth { healthBox.withLock { $0! } }
 
     /// The handles, shared by every thread: librados and librbd are thread-safe on one ioctx.
     final class Connection: @unchecked Sendable {
@@ -56,26 +63,62 @@ final class RBDCluster: Sendable {
         }
     }
 
-    /// Bounds on every monitor and OSD operation: a dead cluster makes calls fail, not hang.
-    static let operationTimeout = 30
-
     init(settings: RBDSettings, storeID: String, logger: Logger) {
         self.settings = settings
         self.storeID = storeID
         self.logger = logger
+        let health = BackendHealth(backend: "rbd store \(storeID)", logger: logger) { [weak self] in
+            await self?.answers() ?? false
+        }
+        healthBox.withLock { $0 = health }
     }
 
-    /// Runs `body` with the connection on a blocking thread. A failure that means the cluster
-    /// went away drops the connection, so the next call connects again.
+    /// Runs `body` with the connection on a blocking thread, at once a failure while the cluster
+    /// is known to be down. A failure that means the cluster went away drops the connection, so
+    /// the next call connects again.
     func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws(StoreError) -> T) async throws(StoreError) -> T {
+        try await health.guarded { () throws(StoreError) -> T in try await runUnguarded(body) }
+    }
+
+    /// `run` for a monitor-only request (usage figures): a monitor that does not answer fails it,
+    /// but says nothing of the OSDs, which serve the images without the monitors for a while.
+    func runOnMonitors<T: Sendable>(_ body: @escaping @Sendable (Connection) throws(StoreError) -> T) async throws(StoreError) -> T {
+        try health.check()
+        return try await runUnguarded(body)
+    }
+
+    private func runUnguarded<T: Sendable>(_ body: @escaping @Sendable (Connection) throws(StoreError) -> T) async throws(StoreError) -> T {
         try await BlockingIO.run { [self] () throws(StoreError) -> T in
             let handle = try connected()
             do throws(StoreError) {
                 return try body(handle)
             } catch {
-                if case .remoteServiceUnavailable = error { connection.withLock { if $0 === handle { $0 = nil } } }
+                switch error {
+                case .unreachable, .remoteServiceUnavailable: connection.withLock { if $0 === handle { $0 = nil } }
+                default: break
+                }
                 throw error
             }
+        }
+    }
+
+    /// The probe of a cluster marked down: the latest OSD map from the monitors, then the pool's
+    /// directory object stat'ed once (connecting first if the connection was dropped). The map
+    /// matters: an OSD that was killed comes back at another address, which a client waiting on
+    /// the old one learns only from a map it asks for.
+    private func answers() async -> Bool {
+        do throws(StoreError) {
+            try await BlockingIO.run { [self] () throws(StoreError) in
+                let c = try connected()
+                _ = rados_wait_for_latest_osdmap(c.cluster)
+                var size: UInt64 = 0
+                var mtime: time_t = 0
+                let rc = rados_stat(c.ioctx, "rbd_directory", &size, &mtime)
+                guard rc == 0 || rc == -ENOENT else { throw RBDCluster.error(rc, image: "rbd_directory", "probing") }
+            }
+            return true
+        } catch {
+            return false
         }
     }
 
@@ -101,9 +144,10 @@ final class RBDCluster: Sendable {
         guard rc == 0 else {
             throw .badStoreConfiguration(store: storeID, reason: "cannot read the Ceph configuration \(settings.cephConf ?? "(librados' default search)"): \(Self.text(rc))")
         }
-        let mount = settings.connectTimeout > 0 ? settings.connectTimeout : Self.operationTimeout
-        for (key, value) in [("client_mount_timeout", mount), ("rados_mon_op_timeout", Self.operationTimeout),
-                             ("rados_osd_op_timeout", Self.operationTimeout)] {
+        // Bounds on every monitor and OSD operation: a dead cluster makes calls fail, not hang.
+        let mount = settings.connectTimeout > 0 ? settings.connectTimeout : settings.timeout
+        for (key, value) in [("client_mount_timeout", mount), ("rados_mon_op_timeout", settings.timeout),
+                             ("rados_osd_op_timeout", settings.timeout)] {
             _ = rados_conf_set(cluster, key, String(value))
         }
         // No librbd cache: the kernel's page cache holds what was read, reads are fetched ahead
@@ -119,6 +163,9 @@ final class RBDCluster: Sendable {
             throw rc == -ENOENT ? .badStoreConfiguration(store: storeID, reason: "pool '\(settings.pool)' does not exist")
                                 : unavailable("opening pool \(settings.pool)", rc)
         }
+        // Writes to a pool over its quota (or a full cluster) fail with EDQUOT (ENOSPC) instead of
+        // waiting, unanswered, for room that may never come; deletes, which make room, go through.
+        rados_set_pool_full_try(ioctx)
         var fsid = [CChar](repeating: 0, count: 64)
         _ = rados_cluster_fsid(cluster, &fsid, fsid.count)
         keep = true
@@ -126,8 +173,14 @@ final class RBDCluster: Sendable {
         return Connection(cluster: cluster, ioctx: ioctx, fsid: String(cString: fsid))
     }
 
+    /// A failure to reach the cluster: no answer (timed out, refused), or an answer that says no
+    /// (a key the cluster does not know: the cluster is there, the store cannot use it).
     func unavailable(_ what: String, _ rc: Int32) -> StoreError {
-        .remoteServiceUnavailable("rbd store \(storeID): \(what): \(Self.text(rc))")
+        let text = "rbd store \(storeID): \(what): \(Self.text(rc))"
+        switch -rc {
+        case ETIMEDOUT, ECONNREFUSED, ECONNRESET, ENOTCONN, ESHUTDOWN, EHOSTUNREACH, ENETUNREACH: return .unreachable(text)
+        default: return .remoteServiceUnavailable(text)
+        }
     }
 
     static func text(_ rc: Int32) -> String { String(cString: strerror(-rc)) }
@@ -137,12 +190,14 @@ final class RBDCluster: Sendable {
         switch -rc {
         case ENOENT: .notFound(image: image)
         case EEXIST: .duplicate(image: image)
-        case ENOSPC, EDQUOT: .storageFull("\(what): \(text(rc))")
+        case ENOSPC: .storageFull("\(what): \(text(rc))")
+        case EDQUOT: .storageQuotaFull("\(what): \(text(rc))")
         case EBUSY: .inUseByStore(image: image)
         case ENOTEMPTY: .hasSnapshot(image: image)
         case EACCES, EPERM: .storageWriteDenied("\(what): \(text(rc))")
         case ETIMEDOUT: .timedOut("\(what) of \(image)")
-        case ENOTCONN, ESHUTDOWN, ECONNREFUSED, ECONNRESET, EIO: .remoteServiceUnavailable("\(what) of \(image): \(text(rc))")
+        case ENOTCONN, ESHUTDOWN, ECONNREFUSED, ECONNRESET: .unreachable("\(what) of \(image): \(text(rc))")
+        case EIO: .remoteServiceUnavailable("\(what) of \(image): \(text(rc))")
         default: .io(errno: -rc, "\(what) of \(image)")
         }
     }

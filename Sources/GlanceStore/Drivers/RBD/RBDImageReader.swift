@@ -13,12 +13,14 @@ final class RBDImageReader: BufferedImageReader {
     /// benchmark's cluster. 9 objects in memory: 72 MiB at Glance's 8 MiB.
     static let depth: UInt64 = 8
 
-    init(image: RBDReadOnlyImage, chunkSize: UInt64) {
+    init(image: RBDReadOnlyImage, chunkSize: UInt64, health: BackendHealth) {
         let size = image.size
         self.size = size
         chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: Self.depth, describe: "rbd image \(image.name)") { index, sequential in
             let start = index * chunkSize, length = Int(min(size, start + chunkSize) - start)
-            return Task { try await image.read(at: start, count: length, streaming: sequential) }
+            return Task {
+                try await health.guarded { () throws(StoreError) in try await image.read(at: start, count: length, streaming: sequential) }
+            }
         }
     }
 

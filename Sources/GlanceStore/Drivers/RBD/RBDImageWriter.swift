@@ -72,6 +72,7 @@ actor RBDImageWriter: ImageWriter {
     /// (one OSD operation instead of one per FUSE request).
     func write(_ bytes: [UInt8]) async throws(StoreError) {
         guard !finished, image != nil else { throw .backend("write after the image was published or aborted") }
+        try store.cluster.health.check()
         var rest = bytes[...]
         while !rest.isEmpty {
             let taken = pending.append(rest)
@@ -99,11 +100,13 @@ actor RBDImageWriter: ImageWriter {
             store.objectBuffers.give(object)
             throw error
         }
-        let name = self.name, pool = store.objectBuffers
+        let name = self.name, pool = store.objectBuffers, health = store.cluster.health
         inflight.append(Task {
             defer { pool.give(object) }
-            let rc = await RBDAsync.write(image, offset: offset, object.bytes)
-            if rc < 0 { throw RBDCluster.error(Int32(rc), image: name, "writing") }
+            try await health.guarded { () throws(StoreError) in
+                let rc = await RBDAsync.write(image, offset: offset, object.bytes)
+                if rc < 0 { throw RBDCluster.error(Int32(rc), image: name, "writing") }
+            }
         })
     }
 
@@ -125,9 +128,11 @@ actor RBDImageWriter: ImageWriter {
 
     private func resize(_ image: RBDImage, to size: UInt64) async throws(StoreError) {
         let name = self.name
-        try await BlockingIO.run { () throws(StoreError) in
-            let rc = rbd_resize(image.handle, size)
-            guard rc == 0 else { throw RBDCluster.error(rc, image: name, "resizing") }
+        try await store.cluster.health.guarded { () throws(StoreError) in
+            try await BlockingIO.run { () throws(StoreError) in
+                let rc = rbd_resize(image.handle, size)
+                guard rc == 0 else { throw RBDCluster.error(rc, image: name, "resizing") }
+            }
         }
     }
 
@@ -160,14 +165,14 @@ actor RBDImageWriter: ImageWriter {
         guard let image else { return }
         if allocated != written { try await resize(image, to: written) }
         let name = self.name
-        try await BlockingIO.run { () throws(StoreError) in
+        try await store.cluster.health.guarded { () throws(StoreError) in try await BlockingIO.run { () throws(StoreError) in
             var rc = rbd_flush(image.handle)
             guard rc == 0 else { throw RBDCluster.error(rc, image: name, "flushing") }
             rc = rbd_snap_create(image.handle, RBDStore.snapshot)
             guard rc == 0 else { throw RBDCluster.error(rc, image: name, "creating snap") }
             rc = rbd_snap_protect(image.handle, RBDStore.snapshot)
             guard rc == 0 else { throw RBDCluster.error(rc, image: name, "protecting snap") }
-        }
+        } }
     }
 
     func abort() async {
@@ -177,15 +182,31 @@ actor RBDImageWriter: ImageWriter {
 
     private func discard() async {
         finished = true
-        for task in inflight { _ = await task.result }
+        let writes = inflight
         inflight = []
         store.objectBuffers.give(pending)
         store.objectBuffers.writerEnded()
-        image = nil
-        let temporary = temporaryName
-        do {
-            try await store.cluster.run { c throws(StoreError) in try RBDStore.remove(c, temporary) }
-        } catch {
+        image = nil  // closed once the last write in flight lets go of it
+        // librbd may hold writes back while the cluster does not answer, past the OSD timeout: the
+        // image is removed once every write came back, in the background when that takes longer
+        // than the store's timeout, so that the writer hears of the failure without waiting.
+        let temporary = temporaryName, store = self.store
+        let cleanup = Task.detached {
+            for write in writes { _ = await write.result }
+            await Self.remove(temporary, of: store)
+        }
+        if await awaitAtMost(seconds: Double(store.settings.timeout), cleanup) == nil {
+            store.logger.notice("writes of an aborted image are still at the cluster; it is removed once they end",
+                                metadata: ["store": "\(store.id)", "image": "\(temporary)"])
+        }
+    }
+
+    private static func remove(_ temporary: String, of store: RBDStore) async {
+        let cluster = store.cluster
+        let remove = { @Sendable () async throws(StoreError) in try await RBDStore.removePartial(temporary, cluster) }
+        do throws(StoreError) { try await remove() } catch {
+            // A cluster that went away takes it back when it answers again.
+            if cluster.health.retryWhenUp("removing the aborted image \(temporary)", after: error, remove) { return }
             store.logger.warning("cannot remove an aborted image; it is removed at a later start",
                                  metadata: ["store": "\(store.id)", "image": "\(temporary)", "error": "\(error)"])
         }

@@ -135,7 +135,7 @@ public final class RBDStore: Store {
         try ImageName.validate(name)
         guard !name.hasPrefix(Self.partialPrefix) else { throw .notFound(image: name) }
         let image = try await cluster.run { c throws(StoreError) in try RBDReadOnlyImage(c, name) }
-        return RBDImageReader(image: image, chunkSize: settings.chunkSize)
+        return RBDImageReader(image: image, chunkSize: settings.chunkSize, health: cluster.health)
     }
 
     // MARK: Writing
@@ -177,7 +177,14 @@ public final class RBDStore: Store {
     /// As Glance's `_delete_image`: unprotect and remove `snap` (clones of it: in use), then the image.
     static func remove(_ c: RBDCluster.Connection, _ name: String) throws(StoreError) {
         do {  // the image is closed at the end of this scope: an open image makes rbd_remove EBUSY
-            let image = try RBDImage(c, name, readOnly: false)
+            let image: RBDImage
+            do { image = try RBDImage(c, name, readOnly: false) } catch .notFound {
+                // No header (a removal cut short: a pool over its quota keeps the directory's
+                // entry): rbd_remove still clears what is left, or says the image is not there.
+                let rc = rbd_remove(c.ioctx, name)
+                guard rc == 0 else { throw RBDCluster.error(rc, image: name, "removing") }
+                return
+            }
             var exists = false
             _ = rbd_snap_exists(image.handle, snapshot, &exists)
             if exists {
@@ -193,6 +200,54 @@ public final class RBDStore: Store {
         }
         let rc = rbd_remove(c.ioctx, name)
         guard rc == 0 else { throw RBDCluster.error(rc, image: name, "removing") }
+    }
+
+    /// Removes an image this mount was writing (under its temporary name: never a published one),
+    /// trying again for a minute when the cluster says "later": the image's watch survives an OSD
+    /// that restarted under it for the OSD's watch timeout (30 s), the image counting as open
+    /// elsewhere until then; and in a pool over its quota, librbd (16) removes through the trash,
+    /// whose entry the pool refuses — it then says the image is not there while it still is. Its
+    /// data objects are deleted directly then (a full pool takes deletes), which makes the room
+    /// the monitors need to see before the removal goes through.
+    static func removePartial(_ name: String, _ cluster: RBDCluster) async throws(StoreError) {
+        precondition(name.hasPrefix(partialPrefix))
+        for attempt in 1... {
+            do throws(StoreError) {
+                return try await cluster.run { c throws(StoreError) in try remove(c, name) }
+            } catch where attempt < 12 {
+                switch error {
+                case .inUseByStore: break
+                case .storageQuotaFull, .storageFull, .notFound:
+                    let stillThere = try await cluster.run { c throws(StoreError) -> Bool in
+                        guard try images(c).contains(where: { $0.name == name }) else { return false }
+                        try dropData(c, name)
+                        return true
+                    }
+                    if !stillThere { return }
+                default: throw error
+                }
+                try? await Task.sleep(for: .seconds(5))
+            }
+        }
+    }
+
+    /// Deletes the data objects of an image straight from the pool (deletes pass in a full pool,
+    /// where librbd's discard would first update the object map, which the pool refuses).
+    static func dropData(_ c: RBDCluster.Connection, _ name: String) throws(StoreError) {
+        precondition(name.hasPrefix(partialPrefix))
+        let image = try RBDImage(c, name, readOnly: true)
+        var info = rbd_image_info_t()
+        var rc = rbd_stat(image.handle, &info, MemoryLayout<rbd_image_info_t>.size)
+        guard rc == 0 else { throw RBDCluster.error(rc, image: name, "stat") }
+        var prefix = [CChar](repeating: 0, count: 64)
+        rc = rbd_get_block_name_prefix(image.handle, &prefix, prefix.count)
+        guard rc >= 0 else { throw RBDCluster.error(rc, image: name, "data prefix") }
+        let base = String(decoding: prefix.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        for index in 0..<info.num_objs {
+            let hex = String(index, radix: 16)
+            rc = rados_remove(c.ioctx, base + "." + String(repeating: "0", count: max(0, 16 - hex.count)) + hex)
+            guard rc == 0 || rc == -ENOENT else { throw RBDCluster.error(rc, image: name, "deleting data objects") }
+        }
     }
 
     public func keepDigests(_ digests: ImageDigests, of name: String) async throws(StoreError) {
@@ -217,7 +272,7 @@ public final class RBDStore: Store {
     }
 
     public func capacity() async throws(StoreError) -> StoreCapacity {
-        try await cluster.run { c throws(StoreError) in
+        try await cluster.runOnMonitors { c throws(StoreError) in
             var stats = rados_cluster_stat_t()
             let rc = rados_cluster_stat(c.cluster, &stats)
             guard rc == 0 else { throw RBDCluster.error(rc, image: "(cluster)", "cluster usage") }

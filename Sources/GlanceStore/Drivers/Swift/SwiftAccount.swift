@@ -9,14 +9,18 @@ import Synchronization
 
 /// The Swift account a store lives in, over HTTP: every request carries the current token; a 401
 /// renews it for everyone and the request is made again; retries and TLS as `HTTPClients` does
-/// them for every network driver (TLS only from `swift_store_auth_insecure` / `_cacert`).
+/// them for every network driver (TLS only from `swift_store_auth_insecure` / `_cacert`). One
+/// `BackendHealth` for the proxy and the auth service together: either gone, the store fails at once.
 final class SwiftAccount: Sendable {
     let settings: SwiftStoreSettings
     let auth: SwiftAuth
     let client: HTTPClient
     let logger: Logger
+    /// Set once in init (the probe needs the account itself).
+    private let healthBox = Mutex<BackendHealth?>(nil)
+    var health: BackendHealth { healthBox.withLock { $0! } }
 
-    init(settings: SwiftStoreSettings, logger: Logger) {
+    init(settings: SwiftStoreSettings, storeID: String, logger: Logger) {
         self.settings = settings
         self.logger = logger
         let client = HTTPClients.make(insecure: settings.insecure, caFile: settings.caCertificate, timeout: settings.timeout) {
@@ -25,6 +29,25 @@ final class SwiftAccount: Sendable {
         }
         self.client = client
         auth = SwiftAuth(settings: settings, client: client)
+        let health = BackendHealth(backend: "swift store \(storeID)", logger: logger) { [weak self] in
+            await self?.answers() ?? false
+        }
+        healthBox.withLock { $0 = health }
+    }
+
+    /// The probe of a store marked down: a token (a new one only if needed) and one HEAD of the
+    /// account, once; any answer of the proxy will do.
+    private func answers() async -> Bool {
+        do throws(StoreError) {
+            let session = try await auth.session()
+            var request = HTTPClientRequest(url: Self.url(session.storageURL, "", nil))
+            request.method = .HEAD
+            request.headers.add(name: "X-Auth-Token", value: session.token)
+            _ = try await execute(request, method: .HEAD, path: "", maxBody: 0)
+            return true
+        } catch {
+            return false
+        }
     }
 
     struct Reply: Sendable {
@@ -40,7 +63,7 @@ final class SwiftAccount: Sendable {
                  body: ByteBuffer? = nil, range: ClosedRange<UInt64>? = nil, maxBody: Int = 64 << 20) async throws(StoreError) -> Reply {
         // Two renewals at most: an auth service may hand out the same token again until it expires.
         var renewals = 0
-        return try await HTTPClients.withRetries("\(method) \(path)", logger: logger, status: \.status) { () throws(StoreError) in
+        return try await HTTPClients.withRetries("\(method) \(path)", health: health, logger: logger, status: \.status) { () throws(StoreError) in
             while true {
                 let session = try await auth.session()
                 var request = HTTPClientRequest(url: Self.url(session.storageURL, path, query))
@@ -61,6 +84,15 @@ final class SwiftAccount: Sendable {
     /// A PUT whose body is sent as it is produced (chunked unless `length` is known). Not retried:
     /// the body is gone once sent. A token about to expire is renewed before it starts.
     func upload(_ path: String, headers: [(String, String)], body: BodyChannel, length: Int? = nil) async throws(StoreError) -> Reply {
+        do throws(StoreError) {
+            return try await health.guarded { () throws(StoreError) in try await uploadOnce(path, headers: headers, body: body, length: length) }
+        } catch {
+            body.close(error)
+            throw error
+        }
+    }
+
+    private func uploadOnce(_ path: String, headers: [(String, String)], body: BodyChannel, length: Int?) async throws(StoreError) -> Reply {
         let session = try await auth.session()
         var request = HTTPClientRequest(url: Self.url(session.storageURL, path, nil))
         request.method = .PUT

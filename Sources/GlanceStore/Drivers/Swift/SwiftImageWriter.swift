@@ -219,6 +219,10 @@ actor SwiftImageWriter: ImageWriter {
             if let current { _ = await current.task.result }
             for task in pending { _ = await task.result }
             do { try await removeSegments() } catch {
+                // A proxy that went away takes them back when it answers again.
+                if store.account.health.retryWhenUp("removing the segments of the aborted image \(name)", after: error, { [self] () throws(StoreError) in
+                    try await removeSegments()
+                }) { return }
                 store.logger.warning("cannot remove the segments of an aborted image; they stay hidden, remove them with the swift CLI",
                                      metadata: ["store": "\(store.id)", "image": "\(name)", "error": "\(error)"])
             }

@@ -37,7 +37,7 @@ public final class SwiftStore: Store {
         id = definition.id
         self.settings = settings
         self.logger = logger
-        account = SwiftAccount(settings: settings, logger: logger)
+        account = SwiftAccount(settings: settings, storeID: definition.id, logger: logger)
         Task.detached { [self] in await self.cleanLeftovers(olderThan: Self.leftoverAge) }
     }
 
@@ -275,7 +275,11 @@ public final class SwiftStore: Store {
         case 401, 403: return .forbidden("\(what): HTTP \(reply.status)")
         case 404: return .backend("\(what): not found (HTTP 404)")
         case 409, 412: return .backend("\(what): conflict (HTTP \(reply.status))")
-        case 413: return .storageFull("\(what): HTTP 413")
+        case 413:
+            // account_quotas and container_quotas say "Upload exceeds quota."; otherwise the object
+            // is larger than the cluster takes.
+            let text = String(decoding: reply.data.array.prefix(200), as: UTF8.self)
+            return text.lowercased().contains("quota") ? .storageQuotaFull("\(what): \(text)") : .storageFull("\(what): HTTP 413 \(text)")
         case 507: return .storageFull("\(what): HTTP 507")
         default: return .remoteServiceUnavailable("\(what): HTTP \(reply.status)")
         }

@@ -1,0 +1,2 @@
+def run(result, env, *args):
+    result.check("not written yet", False)
