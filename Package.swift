@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "glance-storefs", targets: ["glance-storefs"]),
+        .executable(name: "storefs-fuzz", targets: ["storefs-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -29,11 +30,14 @@ let package = Package(
         .target(name: "CSystemShims"),
         // oslo.config-compatible loading of glance-api.conf, the typed option schema and validation.
         .target(name: "GlanceConfig"),
+        // What stores say, without I/O: image names and infos, errors, index pages, Swift listings
+        // (the parsers the fuzzers drive, with nothing else to build).
+        .target(name: "StoreFormats"),
         // The Store protocol, capabilities, errors, the registry and one folder per driver.
         .target(
             name: "GlanceStore",
             dependencies: [
-                "GlanceConfig", "CLibCrypto", "CSystemShims", "CRBD", "CRBDReads",
+                "GlanceConfig", "StoreFormats", "CLibCrypto", "CSystemShims", "CRBD", "CRBDReads",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
@@ -63,12 +67,18 @@ let package = Package(
             name: "glance-storefs", dependencies: ["StorefsCLI"],
             linkerSettings: [.linkedLibrary("tcmalloc_minimal")]
         ),
+        // The parsers of untrusted input and what must hold for any input; the fuzzer (scripts/fuzz.sh)
+        // and the corpus replay of the test suite both run them.
+        .target(name: "FuzzTargets", dependencies: ["GlanceConfig", "StoreFormats"]),
+        .target(name: "CLibFuzzer"),
+        .executableTarget(name: "storefs-fuzz", dependencies: ["FuzzTargets", "CLibFuzzer"]),
         .testTarget(name: "GlanceConfigTests", dependencies: ["GlanceConfig"]),
         .testTarget(name: "GlanceStoreTests", dependencies: ["GlanceStore", "GlanceConfig"]),
         .testTarget(name: "StoreFSTests", dependencies: ["StoreFS", "GlanceStore", "GlanceConfig"]),
         // Drives the built `glance-storefs` binary against real mounts (needs root and /dev/fuse).
         .testTarget(name: "MountTests", dependencies: []),
         .testTarget(name: "StorefsCLITests", dependencies: ["StorefsCLI", "GlanceStore", "GlanceConfig"]),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "GlanceConfig", "StoreFormats"], exclude: ["corpus"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,8 @@
 # One replica, one device per ring on a plain directory (DIR/srv/d1), tempauth with the account
 # AUTH_test (user test:tester, key testing, .admin) behind memcached, AUTH_revoke (user
 # revoke:tester) for a test that revokes its token without touching anyone else's, AUTH_quota
-# (quota:tester) whose quota reseller:admin sets (account_quotas) for the out-of-space tests. Two proxies share the
+# (quota:tester) whose quota reseller:admin sets (account_quotas) for the out-of-space tests, and
+# AUTH_secret (secret:tester) whose key, swift-key-7Qe3vR, the secrets test looks for everywhere. Two proxies share the
 # backends: PROXY_PORT with day-long tokens, SHORT_TOKEN_PORT whose tokens (user short:tester) live 5 seconds (the
 # test of a token expiring in the middle of a read), TLS_PORT like PROXY_PORT over https with a
 # certificate signed by DIR/tls/ca.pem. DIR/ports holds the three ports, DIR/memcache.port
@@ -101,6 +102,7 @@ use = egg:swift#tempauth
 token_life = $2
 $(for user in "${@:3}"; do echo "user_$user = testing .admin"; done)
 user_reseller_admin = testing .reseller_admin
+user_secret_tester = swift-key-7Qe3vR .admin
 CONF
   cat "$dir/etc/proxy-filters.conf"
 }

@@ -8,12 +8,30 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     public let option: String?
     public let message: String
 
+    /// One line, whatever the message quotes: a value spanning lines (an INI continuation) or a
+    /// control character shows escaped.
     public var description: String {
-        var s = "\(location): "
+        var s = "\(OneLine.escape(location.description)): "
         if severity == .warning { s += "warning: " }
-        if let section { s += "[\(section)] " }
-        if let option { s += "\(option): " }
-        return s + message
+        if let section { s += "[\(OneLine.escape(section))] " }
+        if let option { s += "\(OneLine.escape(option)): " }
+        return s + OneLine.escape(message)
+    }
+}
+
+/// Text made to stay on one line: line breaks, tabs and other control characters escaped.
+public enum OneLine {
+    public static func escape(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) { out += scalar.escaped(asASCII: true) } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || scalar.value == 0x7f || scalar == "\u{2028}" || scalar == "\u{2029}" || scalar == "\u{85}"
     }
 }
 

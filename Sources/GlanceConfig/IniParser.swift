@@ -11,7 +11,7 @@ public struct IniAssignment: Sendable, Equatable {
 public struct IniParseError: Error, Sendable, Equatable, CustomStringConvertible {
     public let location: SourceLocation
     public let message: String
-    public var description: String { "\(location): \(message)" }
+    public var description: String { OneLine.escape("\(location): \(message)") }
 }
 
 /// A line-for-line port of `oslo_config/iniparser.py` (BaseParser.parse), because a glance-api.conf

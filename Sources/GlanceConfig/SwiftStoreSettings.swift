@@ -178,23 +178,37 @@ extension SwiftStoreSettings {
         return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
     }
 
-    struct Reference {
-        var values: [String: String]
+    public struct Reference: Sendable {
+        public var values: [String: String]
         /// Where the reference starts (its first option).
-        var location: SourceLocation
-        var lines: [String: SourceLocation] = [:]
+        public var location: SourceLocation
+        public var lines: [String: SourceLocation] = [:]
         func location(of key: String) -> SourceLocation { lines[key] ?? location }
     }
 
-    /// The references of a `swift_store_config_file` as Python's configparser reads them: keys
-    /// lower-cased, `[DEFAULT]` inherited by every section, matching quotes stripped (Glance's parser).
-    struct ReferenceFileError: Error { let message: String }
+    public struct ReferenceFileError: Error, Sendable { public let message: String }
+
+    /// A reference file is a few lines of text: anything larger, or not a regular file (a FIFO,
+    /// /dev/zero), is refused before it is read.
+    static let largestReferenceFile = 1 << 20
 
     static func loadReferences(_ file: String) -> Result<[String: Reference], ReferenceFileError> {
+        var st = stat()
+        guard stat(file, &st) == 0 else { return .failure(ReferenceFileError(message: "\(file): \(String(cString: strerror(errno)))")) }
+        guard st.st_mode & S_IFMT == S_IFREG else { return .failure(ReferenceFileError(message: "\(file): not a regular file")) }
+        guard st.st_size <= largestReferenceFile else {
+            return .failure(ReferenceFileError(message: "\(file): \(st.st_size) bytes: a reference file is a few lines of text"))
+        }
         guard let data = FileManager.default.contents(atPath: file) else {
             return .failure(ReferenceFileError(message: "\(file): \(String(cString: strerror(access(file, R_OK) == 0 ? EIO : errno)))"))
         }
         guard let text = String(data: data, encoding: .utf8) else { return .failure(ReferenceFileError(message: "\(file): not UTF-8 text")) }
+        return parseReferences(text, file: file)
+    }
+
+    /// The references of a `swift_store_config_file` as Python's configparser reads them: keys
+    /// lower-cased, `[DEFAULT]` inherited by every section, matching quotes stripped (Glance's parser).
+    public static func parseReferences(_ text: String, file: String) -> Result<[String: Reference], ReferenceFileError> {
         switch IniParser.parse(text, file: file) {
         case .failure(let error): return .failure(ReferenceFileError(message: "\(error)"))
         case .success(let assignments):

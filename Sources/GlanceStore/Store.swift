@@ -1,19 +1,6 @@
 import Foundation
 import GlanceConfig
 
-/// What a listing or stat knows of one image.
-public struct ImageInfo: Sendable, Equatable {
-    public let name: String
-    public let size: UInt64
-    public let modificationTime: Timestamp
-
-    public init(name: String, size: UInt64, modificationTime: Timestamp) {
-        self.name = name
-        self.size = size
-        self.modificationTime = modificationTime
-    }
-}
-
 /// Total and available bytes of what backs a store.
 public struct StoreCapacity: Sendable, Equatable {
     public let totalBytes: UInt64
@@ -102,14 +89,6 @@ extension Store {
         throw .operationNotSupported("keeping checksums")
     }
     public var isWritable: Bool { capabilities.isCapable(of: .writeAccess) }
-}
-
-/// Image names are file names: what a store may hold and the mount may show.
-public enum ImageName {
-    public static func validate(_ name: String) throws(StoreError) {
-        guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\0"),
-              name.utf8.count <= 255 else { throw .invalidImageName(name) }
-    }
 }
 
 /// Optional feature of a reader: the image is a local file, so the FUSE layer can hand the kernel

@@ -114,6 +114,10 @@ public final class StoreFilesystem: Sendable {
                        DirectoryEntry(name: "..", attributes: directoryAttributes(InodeTable.root, writable: false))]
             entries.reserveCapacity(images.count + 2)
             for image in images {
+                if let problem = ImageName.problem(image.name) {
+                    LeftOutNames.report(store: stores[index].store.id, name: image.name, reason: problem, logger: logger)
+                    continue
+                }
                 let imageIno = inodes.ino(store: index, name: image.name)
                 entries.append(DirectoryEntry(name: image.name, attributes: imageAttributes(
                     imageIno, store: index, size: image.size, modificationTime: image.modificationTime)))

@@ -392,6 +392,8 @@ class Nginx:
 class Swift:
     """scripts/test-swift.sh: a single-node Swift; its proxy is what the faults hit."""
 
+    SECRET_KEY = "swift-key-7Qe3vR"  # secret:tester's (test-swift.sh)
+
     def __init__(self, work):
         self.dir = tempfile.mkdtemp(prefix="swift-", dir=work)
         self.port = int(script("test-swift.sh", "start", self.dir).split()[0])
@@ -408,7 +410,8 @@ class Swift:
                 "swift_store_large_object_size = 8\nswift_store_large_object_chunk_size = 4")
 
     def token(self, user="test:tester"):
-        request = urllib.request.Request(self.auth, headers={"X-Auth-User": user, "X-Auth-Key": "testing"})
+        key = self.SECRET_KEY if user == "secret:tester" else "testing"
+        request = urllib.request.Request(self.auth, headers={"X-Auth-User": user, "X-Auth-Key": key})
         with urllib.request.urlopen(request, timeout=10) as r:
             return r.headers["X-Auth-Token"], r.headers["X-Storage-Url"]
 

@@ -76,12 +76,15 @@ public final class FileStore: Store {
     // MARK: Listing
 
     public func list() async throws(StoreError) -> [ImageInfo] {
-        let directories = self.directories
+        let directories = self.directories, id = self.id, logger = self.logger
         return try await BlockingIO.run { () throws(StoreError) -> [ImageInfo] in
             var seen = Set<String>()
             var images: [ImageInfo] = []
             for dir in directories {
-                for info in try Self.scan(dir) where seen.insert(info.name).inserted {
+                let found = try Self.scan(dir) { bytes in
+                    LeftOutNames.report(store: id, name: LeftOutNames.printable(bytes: bytes), reason: "not UTF-8", logger: logger)
+                }
+                for info in found where seen.insert(info.name).inserted {
                     images.append(info)
                 }
             }
@@ -89,8 +92,9 @@ public final class FileStore: Store {
         }
     }
 
-    /// Regular files only; our partial files and anything else are not images.
-    static func scan(_ dir: DataDirectory) throws(StoreError) -> [ImageInfo] {
+    /// Regular files only; our partial files and anything else are not images. A name that is not
+    /// UTF-8 cannot be told to the kernel as the same bytes: `notUTF8` hears of it.
+    static func scan(_ dir: DataDirectory, notUTF8: ([UInt8]) -> Void = { _ in }) throws(StoreError) -> [ImageInfo] {
         let dupfd = dup(dir.fd)
         guard dupfd >= 0, let stream = fdopendir(dupfd) else { throw posixError("opendir \(dir.path)") }
         defer { closedir(stream) }
@@ -99,8 +103,12 @@ public final class FileStore: Store {
         while let entry = readdir(stream) {
             let type = entry.pointee.d_type
             guard type == DT_REG || type == DT_UNKNOWN else { continue }
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            let bytes = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: UInt8.self, capacity: 256) { Array(UnsafeBufferPointer(start: $0, count: strlen(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)))) }
+            }
+            guard let name = String(validating: bytes, as: UTF8.self) else {
+                notUTF8(bytes)
+                continue
             }
             if name.hasPrefix(partialPrefix) { continue }
             var st = Glibc.stat()

@@ -114,7 +114,7 @@ public final class HTTPStore: Store {
             }
             let (entries, skipped) = IndexPage.entries(reply.body, contentType: reply.headers.first(name: "Content-Type"), pageURL: page)
             for name in skipped {
-                logger.notice("index entry is not a valid image name; skipped", metadata: ["store": "\(id)", "entry": "\(name)"])
+                LeftOutNames.report(store: id, name: name, reason: ImageName.problem(name) ?? "not a URL", logger: logger)
             }
             for entry in entries where !found.contains(where: { $0.name == entry.name }) { found.append(entry) }
         }

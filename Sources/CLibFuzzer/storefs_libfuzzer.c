@@ -1,0 +1,1 @@
+// Nothing: the header only declares what libFuzzer provides.
