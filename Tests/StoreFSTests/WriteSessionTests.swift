@@ -112,6 +112,7 @@ import GlanceStore
             (.storageWriteDenied(""), EACCES), (.inUseByStore(image: "x"), EBUSY), (.storeAddDisabled(store: "s"), EROFS),
             (.operationNotSupported("x"), ENOTSUP), (.timedOut("x"), EIO), (.io(errno: EDQUOT, "x"), EDQUOT),
             (.invalidImageName(String(repeating: "a", count: 300)), ENAMETOOLONG), (.invalidImageName("a/b"), EINVAL),
+            (.storageQuotaFull(""), EDQUOT), (.unreachable("x"), EIO),
         ]
         for (error, code) in cases { #expect(FSError(error).errno == code, "\(error)") }
     }
