@@ -12,7 +12,11 @@
 # backends: PROXY_PORT with day-long tokens, SHORT_TOKEN_PORT whose tokens (user short:tester) live 5 seconds (the
 # test of a token expiring in the middle of a read), TLS_PORT like PROXY_PORT over https with a
 # certificate signed by DIR/tls/ca.pem. DIR/ports holds the three ports, DIR/memcache.port
-# memcached's (flushing it revokes every token).
+# memcached's (flushing it revokes every token). With STOREFS_SWIFT_ACCOUNT_USAGE=1 the accounts'
+# usage follows the writes within a second or two (a container-updater every second, account info
+# re-read every second by the proxies), as account quotas need: the out-of-space tests' own Swift.
+# Not by default: the updater re-reads every container's database at each pass, and a test run
+# makes hundreds of containers.
 set -euo pipefail
 action=$1
 mkdir -p "$2"
@@ -29,6 +33,8 @@ esac
 require_packages swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached curl openssl
 # Debian's packages start nothing here (no init system in use); ours run apart, with their own configs.
 trap 'stop_launched' ERR
+usage=${STOREFS_SWIFT_ACCOUNT_USAGE:-0}
+recheck=60; [ "$usage" = 1 ] && recheck=1
 mkdir -p "$dir/etc" "$dir/srv/d1" "$dir/log" "$dir/run"
 : > "$dir/pids"
 memcache_port=$(free_port); account_port=$(free_port); container_port=$(free_port); object_port=$(free_port)
@@ -67,9 +73,8 @@ pipeline = $kind-server
 use = egg:swift#$kind
 [${kind}-replicator]
 [${kind}-updater]
-# Containers report their usage to the account every second (Swift's default: 300 s), so that the
-# account's bytes used — what account quotas and statfs go by — follow the writes.
 interval = 1
+concurrency = 1
 [${kind}-auditor]
 CONF
 done
@@ -95,8 +100,7 @@ pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_forma
 use = egg:swift#proxy
 account_autocreate = true
 allow_account_management = true
-# The account's usage (for account_quotas) read again after a second, not a minute.
-recheck_account_existence = 1
+recheck_account_existence = $recheck
 [filter:tempauth]
 use = egg:swift#tempauth
 token_life = $2
@@ -116,7 +120,7 @@ proxy_conf "$tls_port" 86400 test_tester | sed "s#^bind_port = .*#&\ncert_file =
 
 launch memcached memcached -l 127.0.0.1 -p "$memcache_port" -U 0 -u root -m 64
 for kind in account container object; do launch $kind swift-$kind-server "$dir/etc/$kind-server.conf"; done
-launch container-updater swift-container-updater "$dir/etc/container-server.conf"
+[ "$usage" = 1 ] && launch container-updater swift-container-updater "$dir/etc/container-server.conf"
 launch proxy swift-proxy-server "$dir/etc/proxy-server.conf"
 launch proxy-short swift-proxy-server "$dir/etc/proxy-short.conf"
 launch proxy-tls swift-proxy-server "$dir/etc/proxy-tls.conf"

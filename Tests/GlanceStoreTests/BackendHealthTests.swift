@@ -11,6 +11,17 @@ import Testing
         let calls = Atomic<Int>(0)
     }
 
+    /// Polls `condition` for up to `seconds`: the probe runs on the concurrency pool, which a loaded
+    /// test run may keep busy for a while.
+    func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
     func health(_ probe: Probe) -> BackendHealth {
         BackendHealth(backend: "test backend", logger: Logger(label: "test"), probeInterval: .milliseconds(50)) {
             probe.calls.add(1, ordering: .relaxed)
@@ -32,17 +43,16 @@ import Testing
             guard case StoreError.unreachable(let text) = error else { return false }
             return text.contains("test backend is down")
         }
-        #expect(ran.load(ordering: .relaxed) == 0 && ContinuousClock.now - started < .milliseconds(20))
+        #expect(ran.load(ordering: .relaxed) == 0 && ContinuousClock.now - started < .milliseconds(200))
         // One probe at a time looks for its return; once it answers, requests run again.
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(probe.calls.load(ordering: .relaxed) >= 2 && health.isDown)
+        #expect(await eventually { probe.calls.load(ordering: .relaxed) >= 2 })
+        #expect(health.isDown)
         probe.answers.store(true, ordering: .relaxed)
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(!health.isDown)
+        #expect(await eventually { !health.isDown })
         try await health.guarded { () throws(StoreError) in ran.add(1, ordering: .relaxed) }
         #expect(ran.load(ordering: .relaxed) == 1)
         let calls = probe.calls.load(ordering: .relaxed)
-        try await Task.sleep(for: .milliseconds(200))
+        try await Task.sleep(for: .milliseconds(300))
         #expect(probe.calls.load(ordering: .relaxed) == calls, "the probe stops once the backend is up")
     }
 
@@ -66,10 +76,9 @@ import Testing
         // Put off only for a failure that was no answer.
         #expect(!health.retryWhenUp("removing y", after: .forbidden("403")) { done.add(1, ordering: .relaxed) })
         #expect(health.retryWhenUp("removing z", after: .unreachable("refused")) { done.add(1, ordering: .relaxed) })
-        try await Task.sleep(for: .milliseconds(200))
+        #expect(await eventually { probe.calls.load(ordering: .relaxed) >= 2 })
         #expect(done.load(ordering: .relaxed) == 0)
         probe.answers.store(true, ordering: .relaxed)
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(done.load(ordering: .relaxed) == 1)
+        #expect(await eventually { done.load(ordering: .relaxed) == 1 })
     }
 }

@@ -82,6 +82,17 @@ final class SwiftCluster: @unchecked Sendable {
             .map { $0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces) }
     }
 
+    /// Sets (or, with nil, removes) an account's quota as tempauth's reseller admin; the HTTP status.
+    func setQuota(account: String, bytes: Int?) throws -> Int {
+        let headers = try output("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", "-H", "X-Auth-User: reseller:admin",
+                                                   "-H", "X-Auth-Key: testing", authAddress])
+        let line = headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-auth-token:") }
+        let token = try #require(line.map { $0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces) })
+        let header = bytes.map { "X-Account-Meta-Quota-Bytes: \($0)" } ?? "X-Remove-Account-Meta-Quota-Bytes: x"
+        return Int(try output("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "X-Auth-Token: \(token)",
+                                                "-H", header, "http://127.0.0.1:\(port)/v1/\(account)"])) ?? 0
+    }
+
     /// Revokes one token: tempauth keeps each in memcached under the md5 of "AUTH_/token/<token>"
     /// (tempauth hands one user's token to every client of that user: revoke only a user of your own).
     func revoke(token: String) throws {
@@ -430,16 +441,15 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
     }
 
     @Test func capacityIsTheAccountsUsageAndQuota() async throws {
-        let h = try SwiftHarness()
+        // An account of its own (quota:tester's): account_quotas enforces the quota set here.
+        let h = try SwiftHarness(user: "quota:tester")
         let store = try h.swiftStore()
         try await writeImage(store, "img", pattern(10_000))
-        // (The account's usage lags: Swift's container-updater reports it, and this cluster runs none.)
         let unlimited = try await store.capacity()
         #expect(unlimited.availableBytes == 1 << 50 && unlimited.totalBytes >= 1 << 50)
-        // X-Account-Meta-Quota-Bytes is plain metadata to this cluster (no account_quotas middleware
-        // enforces it), so setting it on the shared account disturbs no other test.
-        #expect(try h.swift.curl("POST", "", headers: ["X-Account-Meta-Quota-Bytes: 5000000000"]).status == 204)
-        defer { _ = try? h.swift.curl("POST", "", headers: ["X-Remove-Account-Meta-Quota-Bytes: x"]) }
+        // Only a reseller admin sets an account's quota.
+        #expect(try h.swift.setQuota(account: "AUTH_quota", bytes: 5_000_000_000) == 204)
+        defer { _ = try? h.swift.setQuota(account: "AUTH_quota", bytes: nil) }
         let capacity = try await store.capacity()
         #expect(capacity.totalBytes == 5_000_000_000)
         #expect(capacity.availableBytes <= 5_000_000_000 && capacity.availableBytes > 4_000_000_000)

@@ -396,6 +396,8 @@ class Swift:
 
     def __init__(self, work):
         self.dir = tempfile.mkdtemp(prefix="swift-", dir=work)
+        # Account usage that follows the writes: the account quota case needs it.
+        os.environ["STOREFS_SWIFT_ACCOUNT_USAGE"] = "1"
         self.port = int(script("test-swift.sh", "start", self.dir).split()[0])
         self.auth = f"http://127.0.0.1:{self.port}/auth/v1.0"
 

@@ -8,6 +8,7 @@ JSON line per case for the test suite, which asserts every check).
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import traceback
@@ -252,6 +253,8 @@ def table(results):
 
 
 def main():
+    # Stopped (a test runner's timeout, Ctrl-C): the backends and mounts of the run go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
     parser.add_argument("--short", action="store_true", help="the test suite's versions")
