@@ -96,7 +96,9 @@ for interface, host in (("public", "127.0.0.1"), ("internal", "localhost"), ("ad
                                              "url": f"http://{host}:{proxy}/v1/AUTH_%(project_id)s"}}, token)
 PY
 kill "$setup_pid"
-while kill -0 "$setup_pid" 2>/dev/null; do sleep 0.1; done
+for _ in $(seq 50); do kill -0 "$setup_pid" 2>/dev/null || break; sleep 0.1; done
+kill -9 "$setup_pid" 2>/dev/null || true
+while kill -0 "$setup_pid" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$setup_pid/status" 2>/dev/null; do sleep 0.1; done
 # Then the same application behind a threading server: one request at a time, the proxy's token
 # checks would queue behind the tests' logins.
 launch keystone /usr/bin/python3 -c '

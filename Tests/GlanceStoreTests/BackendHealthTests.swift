@@ -11,11 +11,11 @@ import Testing
         let calls = Atomic<Int>(0)
     }
 
-    /// Polls `condition` for up to `seconds`: the probe runs on the concurrency pool, which a loaded
-    /// test run may keep busy for a while.
-    func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-        while ContinuousClock.now < deadline {
+    /// Polls `condition` up to 500 times, 20 ms apart: counted in turns rather than seconds, since
+    /// the probe runs on the concurrency pool, which the rest of a test run may keep busy — this
+    /// loop waits for its turns as the probe does.
+    func eventually(_ condition: () -> Bool) async -> Bool {
+        for _ in 0..<500 {
             if condition() { return true }
             try? await Task.sleep(for: .milliseconds(20))
         }

@@ -253,6 +253,9 @@ def table(results):
 
 
 def main():
+    # Whoever started us may have blocked signals (a test runner's threads do): the daemons started
+    # from here must get the SIGTERM that stops them.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     # Stopped (a test runner's timeout, Ctrl-C): the backends and mounts of the run go too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser()

@@ -81,7 +81,7 @@ public final class BackendHealth: Sendable {
             "backend": "\(backend)", "down_seconds": "\(Self.seconds(ContinuousClock.now - outage.since))"])
         guard !deferred.isEmpty else { return }
         let logger = self.logger, backend = self.backend
-        Task.detached {
+        Task {
             for (what, work) in deferred {
                 do throws(StoreError) {
                     try await work()
@@ -116,7 +116,9 @@ public final class BackendHealth: Sendable {
         let started: Bool = state.withLock { s in
             guard s.down == nil else { return false }
             s.down = Outage(since: .now, reason: error.description)
-            s.prober = Task.detached { [weak self] in await self?.probeUntilUp() }
+            // Not detached: the probe keeps the priority of the request that found the outage
+            // (a detached task of default priority waits behind every busier one).
+            s.prober = Task { [weak self] in await self?.probeUntilUp() }
             return true
         }
         if started {

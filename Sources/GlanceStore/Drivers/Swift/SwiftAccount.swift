@@ -61,7 +61,8 @@ final class SwiftAccount: Sendable {
     /// A request on `path` (`container` or `container/object`, already encoded) below the storage URL.
     func request(_ method: HTTPMethod, _ path: String, query: String? = nil, headers: [(String, String)] = [],
                  body: ByteBuffer? = nil, range: ClosedRange<UInt64>? = nil, maxBody: Int = 64 << 20) async throws(StoreError) -> Reply {
-        // Two renewals at most: an auth service may hand out the same token again until it expires.
+        // A few renewals at most: an auth service may hand out the same token again until it expires
+        // (tempauth does): then it is asked again after a pause, not at once.
         var renewals = 0
         return try await HTTPClients.withRetries("\(method) \(path)", health: health, logger: logger, status: \.status) { () throws(StoreError) in
             while true {
@@ -73,10 +74,12 @@ final class SwiftAccount: Sendable {
                 if let range { request.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound)") }
                 if let body { request.body = .bytes(body) } else if method == .PUT { request.headers.add(name: "Content-Length", value: "0") }
                 let reply = try await execute(request, method: method, path: path, maxBody: maxBody)
-                guard reply.status == 401, renewals < 2 else { return reply }
+                guard reply.status == 401, renewals < 4 else { return reply }
                 // The token expired or was revoked: a new token, then the same request again.
                 renewals += 1
-                _ = try await auth.renew(replacing: session)
+                if try await auth.renew(replacing: session).token == session.token {
+                    try? await Task.sleep(for: .milliseconds(500 * renewals))
+                }
             }
         }
     }
