@@ -300,7 +300,11 @@ actor WriteSession {
     // MARK: Helpers
 
     private func fail(_ code: Int32) async {
-        if case .streaming(let writer, _) = mode { await writer.abort() }
+        if case .streaming(let writer, _) = mode {
+            // What was sent is removed; the writer hears of the failure within a second even when
+            // a backend that stopped answering holds the clean-up back (it goes on meanwhile).
+            _ = await awaitAtMost(seconds: 1, Task { await writer.abort() })
+        }
         mode = .failed(code)
     }
 

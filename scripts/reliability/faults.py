@@ -24,10 +24,16 @@ class Target:
     `leftovers()` lists what an interrupted write left there (none expected once cleaned up)."""
 
     def __init__(self, label, kind, options, seed, answers, kill, freeze, thaw, relaunch, names=None,
-                 leftovers=None):
+                 leftovers=None, refusal_is_a_timeout=False):
         self.label, self.kind, self.options, self.seed = label, kind, options, seed
         self.answers, self.kill, self.freeze, self.thaw, self.relaunch = answers, kill, freeze, thaw, relaunch
         self.names, self.leftovers = names, leftovers
+        # librados retries a connection to a dead OSD until the operation's timeout: its refusal is
+        # seen only as a timeout, and bound as one.
+        self.refusal_is_a_timeout = refusal_is_a_timeout
+
+    def refused_bound(self, timeout):
+        return max(REFUSED_BOUND, timeout + HUNG_SLACK) if self.refusal_is_a_timeout else REFUSED_BOUND
 
 
 def fresh_name(prefix):
@@ -67,7 +73,7 @@ def read_dies(result, env, target, mode, size, timeout):
         result.figure("read_before_fault_mib", reader.done // MiB)
         injected = time.monotonic()
         (target.kill if mode == "refused" else target.freeze)()
-        bound = REFUSED_BOUND if mode == "refused" else timeout + HUNG_SLACK
+        bound = target.refused_bound(timeout) if mode == "refused" else timeout + HUNG_SLACK
         reader.finished.wait(bound + 60)
         if target.label == "ceph mon":
             # The monitor is not on the data path: an open image keeps reading from the OSD.
@@ -144,10 +150,11 @@ def write_dies(result, env, target, size, timeout):
         result.figure("written_before_fault_mib", writer.done // MiB)
         injected = time.monotonic()
         target.kill()
-        writer.finished.wait(REFUSED_BOUND + 60)
+        bound = target.refused_bound(timeout)
+        writer.finished.wait(bound + 60)
         seconds = (writer.failed_at or time.monotonic()) - injected
         result.figure("eio_seconds", seconds)
-        result.check(f"the writer gets EIO within {REFUSED_BOUND:.0f} s", writer.error == errno.EIO and seconds < REFUSED_BOUND,
+        result.check(f"the writer gets EIO within {bound:.0f} s", writer.error == errno.EIO and seconds < bound,
                      f"{errno_name(writer.error)} after {seconds:.2f} s")
         target.relaunch()
         if not wait_until(90, target.answers, 0.2):

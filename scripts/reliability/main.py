@@ -91,7 +91,7 @@ class Environment:
                       seed=lambda name, source: sh(f"rbd -c {c.conf} import --no-progress {source} {pool}/{name}", check=True),
                       answers=c.answers, kill=lambda: c.kill(daemon), freeze=lambda: c.freeze(daemon),
                       thaw=lambda: c.thaw(daemon), relaunch=lambda: c.relaunch(daemon),
-                      names=lambda: c.images(pool), leftovers=lambda: c.images(pool))
+                      names=lambda: c.images(pool), leftovers=lambda: c.images(pool), refusal_is_a_timeout=True)
 
     def file_target(self):
         datadir = tempfile.mkdtemp(prefix="datadir-", dir=self.work)

@@ -2,7 +2,7 @@ import Synchronization
 
 /// The value of `task` if it ends within `seconds`; nil otherwise, and the task goes on. For work
 /// a caller should not be held hostage by (a clean-up at a backend that does not answer).
-func awaitAtMost<T: Sendable>(seconds: Double, _ task: Task<T, Never>) async -> T? {
+public func awaitAtMost<T: Sendable>(seconds: Double, _ task: Task<T, Never>) async -> T? {
     let first = FirstAnswer<T?>()
     return await withCheckedContinuation { continuation in
         first.waiting(continuation)
