@@ -15,6 +15,8 @@ final class FuseContext: Sendable {
     /// Requests being answered from Tasks: the session may be destroyed only once none is left
     /// (a reply after that would use freed memory).
     let inFlight = Atomic<Int>(0)
+    /// Requests answered from Tasks so far: whether the mount was busy (IdleMemory).
+    let requests = Atomic<UInt64>(0)
 
     init(fs: StoreFilesystem, logger: Logger, traceRequests: Bool, mountpoint: String) {
         self.fs = fs

@@ -87,9 +87,11 @@ public enum FuseMount {
         }
         logger.info("mounted", metadata: ["mountpoint": "\(mountpoint)", "stores": "\(fs.stores.map(\.store.id).joined(separator: ","))"])
         onMounted()
+        let memory = IdleMemory.releaseWhenIdle(context)
         unblockTerminationSignals()
         let rc = storefs_session_loop_mt(session, maxThreads)
         blockTerminationSignals()
+        memory.cancel()
         context.setSession(nil)
         // Unmounted first: whoever waits on the mount gets ENOTCONN now, not after the clean-up.
         fuse_session_unmount(session)

@@ -82,6 +82,7 @@ enum FuseOperations {
         let request = Request(req)
         let label = context.traceRequests ? what() : ""
         context.inFlight.add(1, ordering: .relaxed)
+        context.requests.add(1, ordering: .relaxed)
         Task {
             defer { context.inFlight.subtract(1, ordering: .releasing) }
             do throws(FSError) {

@@ -247,6 +247,8 @@ class Mount:
     (`sections`: store id -> (type, option lines)); `local` is always a file store."""
 
     def __init__(self, binary, work, stores, debug=False, options=()):
+        # STOREFS_RELIABILITY_DEBUG=1: every mount logs each request (--debug), for a look at a case.
+        debug = debug or os.environ.get("STOREFS_RELIABILITY_DEBUG") == "1"
         self.binary, self.work, self.debug, self.options = binary, work, debug, list(options)
         self.dir = tempfile.mkdtemp(prefix="mount-", dir=work)
         self.mnt = os.path.join(self.dir, "mnt")
@@ -348,7 +350,31 @@ def answers(url, timeout=2):
         return False
 
 
-class Nginx:
+class Daemons:
+    """The faults a case injects into a backend's daemons, found by the PIDs its script recorded
+    (`pid(name)`; `DAEMON` unless named): killed, stopped (SIGSTOP: there but silent), continued.
+    Children go with their parent (nginx's workers)."""
+
+    DAEMON = None
+
+    def kill(self, name=None):
+        kill_and_wait(self.pid(name or self.DAEMON))
+
+    def freeze(self, name=None):
+        signal_tree(self.pid(name or self.DAEMON), signal.SIGSTOP)
+
+    def thaw(self, name=None):
+        signal_tree(self.pid(name or self.DAEMON), signal.SIGCONT)
+
+    def thaw_all(self, names):
+        for name in names:
+            try:
+                self.thaw(name)
+            except OSError:
+                pass
+
+
+class Nginx(Daemons):
     """scripts/test-nginx.sh: serves DIR/www/html at /html/ (and /json/, the index the store reads)."""
 
     def __init__(self, work):
@@ -357,8 +383,7 @@ class Nginx:
         self.port = int(script("test-nginx.sh", "start", self.dir).split()[0])
         self.html = os.path.join(self.dir, "www", "html")
 
-    @property
-    def pid(self):
+    def pid(self, name=None):
         with open(os.path.join(self.dir, "nginx.pid")) as f:
             return int(f.read())
 
@@ -372,25 +397,18 @@ class Nginx:
     def answers(self):
         return answers(f"http://127.0.0.1:{self.port}/html/")
 
-    def kill(self):
-        kill_and_wait(self.pid)
-
-    def freeze(self):
-        signal_tree(self.pid, signal.SIGSTOP)
-
-    def thaw(self):
-        signal_tree(self.pid, signal.SIGCONT)
-
     def relaunch(self):
         script("test-nginx.sh", "relaunch", self.dir)
 
     def stop(self):
-        self.thaw()
+        self.thaw_all(["nginx"])
         script("test-nginx.sh", "stop", self.dir)
 
 
-class Swift:
+class Swift(Daemons):
     """scripts/test-swift.sh: a single-node Swift; its proxy is what the faults hit."""
+
+    DAEMON = "proxy"
 
     SECRET_KEY = "swift-key-7Qe3vR"  # secret:tester's (test-swift.sh)
 
@@ -447,29 +465,19 @@ class Swift:
     def answers(self):
         return answers(f"http://127.0.0.1:{self.port}/healthcheck")
 
-    def kill(self, name="proxy"):
-        kill_and_wait(self.pid(name))
-
-    def freeze(self, name="proxy"):
-        os.kill(self.pid(name), signal.SIGSTOP)
-
-    def thaw(self, name="proxy"):
-        os.kill(self.pid(name), signal.SIGCONT)
-
     def relaunch(self, name="proxy"):
         script("test-swift.sh", "relaunch", self.dir, name)
         wait_until(20, self.answers, 0.1)
 
     def stop(self):
-        try:
-            self.thaw()
-        except OSError:
-            pass
+        self.thaw_all(["proxy"])
         script("test-swift.sh", "stop", self.dir)
 
 
-class Keystone:
+class Keystone(Daemons):
     """scripts/test-keystone.sh over a Swift: Keystone, and a proxy that trusts it."""
+
+    DAEMON = "keystone"
 
     def __init__(self, work, swift):
         self.dir = tempfile.mkdtemp(prefix="keystone-", dir=work)
@@ -482,15 +490,12 @@ class Keystone:
                 f"swift_store_key = glancepw\nswift_store_auth_version = 3\nswift_store_container = {container}\n"
                 "swift_store_create_container_on_put = true")
 
-    def pid(self):
-        with open(os.path.join(self.dir, "log", "keystone.pid")) as f:
+    def pid(self, name):
+        with open(os.path.join(self.dir, "log", name + ".pid")) as f:
             return int(f.read())
 
     def answers(self):
         return answers(f"http://127.0.0.1:{self.port}/v3")
-
-    def kill(self):
-        kill_and_wait(self.pid())
 
     def relaunch(self):
         script("test-keystone.sh", "relaunch", self.dir, "keystone")
@@ -500,9 +505,11 @@ class Keystone:
         script("test-keystone.sh", "stop", self.dir)
 
 
-class Ceph:
+class Ceph(Daemons):
     """scripts/test-ceph.sh: one mon, one mgr, one OSD. Bluestore (on a sparse file) when the OSD
     is to be killed and started again: memstore would come back empty."""
+
+    DAEMON = "osd"
 
     def __init__(self, work, bluestore=False):
         self.dir = tempfile.mkdtemp(prefix="ceph-", dir=work)
@@ -532,10 +539,16 @@ class Ceph:
         return out.split()
 
     def image_sizes(self, pool):
-        status, out, err = self.rbd(f"ls -l --format json {pool}", timeout=30)
-        if status != 0:
-            raise RuntimeError(f"rbd ls -l {pool}: {err.strip()}")
-        return {i["image"]: i["size"] for i in json.loads(out or "[]") if "snapshot" not in i}
+        # `rbd ls -l` lists, then opens each image: one removed meanwhile (the mount cleaning up
+        # after a write) fails the whole listing; it is asked again.
+        for _ in range(10):
+            status, out, err = self.rbd(f"ls -l --format json {pool}", timeout=30)
+            if status == 0:
+                return {i["image"]: i["size"] for i in json.loads(out or "[]") if "snapshot" not in i}
+            if "No such file or directory" not in err:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"rbd ls -l {pool}: {err.strip()}")
 
     def store_options(self, pool):
         return f"rbd_store_pool = {pool}\nrbd_store_ceph_conf = {self.conf}\nrbd_store_chunk_size = 4"
@@ -550,22 +563,9 @@ class Ceph:
         status, out, _ = self.ceph("osd dump", timeout=10)
         return status == 0 and "osd.0 up" in out
 
-    def kill(self, daemon="osd"):
-        kill_and_wait(self.pid(daemon))
-
-    def freeze(self, daemon="osd"):
-        os.kill(self.pid(daemon), signal.SIGSTOP)
-
-    def thaw(self, daemon="osd"):
-        os.kill(self.pid(daemon), signal.SIGCONT)
-
     def relaunch(self, daemon="osd"):
         script("test-ceph.sh", "relaunch", self.dir, daemon)
 
     def stop(self):
-        for daemon in ("osd", "mon"):
-            try:
-                self.thaw(daemon)
-            except OSError:
-                pass
+        self.thaw_all(["osd", "mon"])
         script("test-ceph.sh", "stop", self.dir)

@@ -305,6 +305,7 @@ def out_of_space(result, env, label, target, size, expected_errno, contents):
         writer = Writer(source, mount.path("remote", image), size, rate=env.write_rate)
         writer.start()
         writer.finished.wait(300)
+        result.figure("refused_after_mib", writer.done // MiB)
         result.check(f"{label}: the writer gets {errno_name(expected_errno)}", writer.error == expected_errno,
                      f"{errno_name(writer.error)} after {writer.done // MiB} MiB")
         status, out, _ = sh(f"ls {mount.path('remote')}")

@@ -8,13 +8,16 @@ import threading
 import time
 import uuid
 
-from common import MiB, Mount, make_source, sh
+from common import MiB, Mount, make_source, sh, wait_until
 
 READERS = 32
 WRITERS = 4
 # A whole image of 8 MiB (32 MiB in the long run) read or written, on two cores shared with the
 # backends: anything past this is an operation left unanswered.
 OPERATION_BOUND = 60.0
+# Idle after the load: within this long, RSS back within this much of what it was before.
+IDLE_SECONDS = 40
+IDLE_GROWTH_KIB = 96 * 1024
 
 
 class Tally:
@@ -184,6 +187,11 @@ def run(result, env):
         time.sleep(5)  # what was in flight settles
         files_after, other_after = descriptors(mount.pid)
         rss_after = mount.rss_kib()
+        # Idle, the daemon gives back to the system what the load made it allocate (IdleMemory).
+        idle_bound = rss_before + IDLE_GROWTH_KIB
+        idle_since = time.monotonic()
+        wait_until(IDLE_SECONDS, lambda: mount.rss_kib() <= idle_bound, 1)
+        rss_idle, idle_seconds = mount.rss_kib(), time.monotonic() - idle_since
 
         total = sum(tally.ops.values())
         result.figure("seconds", env.load_seconds)
@@ -193,6 +201,8 @@ def run(result, env):
         result.figure("errors", len(tally.errors))
         result.figure("slowest_op_seconds", max(tally.slowest.values(), default=0.0))
         result.figure("rss_mib_before_peak_after", f"{rss_before // 1024}/{max(x[1] for x in samples) // 1024}/{rss_after // 1024}")
+        result.figure("rss_mib_idle", rss_idle // 1024)
+        result.figure("rss_idle_seconds", round(idle_seconds, 1))
         result.figure("fds_files_before_peak_after", f"{files_before}/{max(x[2] for x in samples)}/{files_after}")
         result.figure("fds_other_before_peak_after", f"{other_before}/{max(x[3] for x in samples)}/{other_after}")
         result.note("slowest by operation: " + ", ".join(f"{k} {v:.1f} s ({tally.ops[k]})" for k, v in sorted(tally.slowest.items())))
@@ -207,6 +217,8 @@ def run(result, env):
         # Sockets stay pooled for a minute (60 s idle timeout): bounded, not back to zero.
         result.check("sockets and pipes stay bounded (connection pools)", other_after <= other_before + 48,
                      f"{other_before} -> {other_after}")
+        result.check(f"idle again, the daemon gives memory back within {IDLE_SECONDS} s (RSS within {IDLE_GROWTH_KIB // 1024} MiB of before the load)",
+                     rss_idle <= idle_bound, f"{rss_before // 1024} -> {rss_idle // 1024} MiB")
         half = len(samples) // 2
         first = sum(x[1] for x in samples[:half]) / max(1, half)
         second = sum(x[1] for x in samples[half:]) / max(1, len(samples) - half)

@@ -2,7 +2,7 @@
 real backends started by the project's own scripts, and prints one table (or, with --json, one
 JSON line per case for the test suite, which asserts every check).
 
-    main.py --binary PATH [--short] [--json] [GROUP...]      groups: see GROUPS (default: all)
+    main.py --binary PATH [--short] [--json] [--case TEXT] [GROUP...]   groups: see GROUPS (default: all)
 """
 
 import argparse
@@ -205,7 +205,9 @@ def ceph_quota(result, env):
 
 
 def swift_quota(result, env):
-    """An account with a 48 MiB quota holding one 8 MiB object; a 160 MiB copy into it."""
+    """An account with a 48 MiB quota holding one 8 MiB object; a 400 MiB copy into it (Swift
+    checks a request against the account's usage as its container-updater last reported it, a
+    few seconds behind: it overshoots by what was written meanwhile)."""
     s = env.swift()
     container = "c-" + uuid.uuid4().hex[:8]
     keep = os.path.join(env.work, "keep-" + uuid.uuid4().hex[:8])
@@ -222,7 +224,7 @@ def swift_quota(result, env):
     def contents():
         return sorted(s.objects(container, "quota:tester"))
     try:
-        faults.out_of_space(result, env, "swift store over its account's quota", target, 160 * MiB, __import__("errno").EDQUOT,
+        faults.out_of_space(result, env, "swift store over its account's quota", target, 400 * MiB, __import__("errno").EDQUOT,
                             lambda: set(contents()))
     finally:
         s.request("POST", "", user="reseller:admin", account="AUTH_quota", headers={"X-Remove-Account-Meta-Quota-Bytes": "x"})
@@ -264,6 +266,7 @@ def main():
     parser.add_argument("--json", action="store_true", help="one JSON line per case")
     parser.add_argument("--work", default="/var/tmp")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) for a look")
+    parser.add_argument("--case", default="", help="only the cases whose name holds this text")
     parser.add_argument("groups", nargs="*")
     args = parser.parse_args()
     groups = args.groups or [g for g in GROUPS if g != "fuzz" or not args.short]
@@ -277,6 +280,8 @@ def main():
     try:
         for group in groups:
             for case, body in GROUPS[group](env):
+                if args.case not in case:
+                    continue
                 result = run_case(case, body)
                 results.append(result)
                 if args.json:

@@ -19,11 +19,14 @@ public final class BackendHealth: Sendable {
     private let probe: @Sendable () async -> Bool
     private let state = Mutex(State())
 
+    /// Work that needs the backend (removing what an aborted write left behind).
+    public typealias Work = @Sendable () async throws(StoreError) -> Void
+
     private struct State {
         var down: Outage?
         var prober: Task<Void, Never>?
         /// Clean-ups put off until the backend answers again.
-        var deferred: [(what: String, work: @Sendable () async throws(StoreError) -> Void)] = []
+        var deferred: [(what: String, work: Work)] = []
     }
 
     struct Outage {
@@ -69,7 +72,7 @@ public final class BackendHealth: Sendable {
     /// A request got an answer: the backend is up.
     public func answered() {
         let (outage, deferred) = state.withLock { s in
-            guard let down = s.down else { return (Outage?.none, [(what: String, work: @Sendable () async throws(StoreError) -> Void)]()) }
+            guard let down = s.down else { return (Outage?.none, [(what: String, work: Work)]()) }
             s.down = nil
             s.prober?.cancel()
             s.prober = nil
@@ -96,8 +99,7 @@ public final class BackendHealth: Sendable {
 
     /// Puts off `work` (removing what an aborted write left behind) until the backend answers
     /// again, when `failure` says it did not; returns false (nothing put off) otherwise.
-    public func retryWhenUp(_ what: String, after failure: StoreError,
-                            _ work: @escaping @Sendable () async throws(StoreError) -> Void) -> Bool {
+    public func retryWhenUp(_ what: String, after failure: StoreError, _ work: @escaping Work) -> Bool {
         guard failure.meansNoAnswer else { return false }
         let queued = state.withLock { s in
             guard s.down != nil else { return false }

@@ -17,6 +17,15 @@ public func awaitAtMost<T: Sendable>(seconds: Double, _ task: Task<T, Never>) as
     }
 }
 
+/// What `work` ends with, if it ends within `seconds`; `.timedOut(what)` otherwise, and the work
+/// goes on, holding what it uses until it ends. For a library call that may chain operations each
+/// bounded on its own (librbd's write: the object map, then the data): the user waits one bound.
+public func within<T: Sendable>(seconds: Double, _ what: String,
+                                _ work: Task<Result<T, StoreError>, Never>) async throws(StoreError) -> T {
+    guard let result = await awaitAtMost(seconds: seconds, work) else { throw .timedOut(what) }
+    return try result.get()
+}
+
 /// A continuation resumed by whichever answer comes first; the later ones are dropped.
 private final class FirstAnswer<T: Sendable>: Sendable {
     private let continuation = Mutex<CheckedContinuation<T, Never>?>(nil)

@@ -21,8 +21,9 @@ actor RBDImageWriter: ImageWriter {
     private var growStep: UInt64
     /// The object being gathered: starts at `written - pending.count`, an object boundary.
     private var pending: ObjectBuffer
-    /// Object writes not yet known to be done.
-    private var inflight: [Task<Void, any Error>] = []
+    /// Object writes not yet known to be done: what the writer waits for (at most the store's
+    /// timeout), and librbd's write itself (which holds the object's buffer until it ends).
+    private var inflight: [(bounded: Task<Void, any Error>, sent: Task<Int, Never>)] = []
     private var finished = false
 
     /// Objects written at once (each its own librbd write): the memory bound of a write is this
@@ -95,19 +96,37 @@ actor RBDImageWriter: ImageWriter {
         }
         do throws(StoreError) {
             try await grow(to: written)
-            while inflight.count >= Self.objectsInFlight { try await Self.wait(inflight.removeFirst(), name) }
+            while inflight.count >= Self.objectsInFlight { try await Self.wait(inflight.removeFirst().bounded, name) }
         } catch {
             store.objectBuffers.give(object)
             throw error
         }
-        let name = self.name, pool = store.objectBuffers, health = store.cluster.health
-        inflight.append(Task {
+        let name = self.name, pool = store.objectBuffers, health = store.cluster.health, bound = self.bound
+        let sent = Task {
             defer { pool.give(object) }
+            return await RBDAsync.write(image, offset: offset, object.bytes)
+        }
+        let bounded = Task<Void, any Error> {
             try await health.guarded { () throws(StoreError) in
-                let rc = await RBDAsync.write(image, offset: offset, object.bytes)
+                let outcome = Task { () -> Result<Int, StoreError> in .success(await sent.value) }
+                let rc = try await within(seconds: bound, "writing of \(name)", outcome)
                 if rc < 0 { throw RBDCluster.error(Int32(rc), image: name, "writing") }
             }
-        })
+        }
+        inflight.append((bounded: bounded, sent: sent))
+    }
+
+    /// What one call into librbd may take: it may chain OSD operations (the object map, then the
+    /// data), each with the store's timeout; the writer waits for one of them, and a second more.
+    private var bound: Double { Double(store.settings.timeout) + 1 }
+
+    /// `call` on a thread of its own, waited for at most `bound` seconds.
+    private static func blocking(_ what: String, of name: String, bound: Double,
+                                 _ call: @escaping @Sendable () throws(StoreError) -> Void) async throws(StoreError) {
+        let outcome = Task { () -> Result<Void, StoreError> in
+            do throws(StoreError) { return .success(try await BlockingIO.run(call)) } catch { return .failure(error) }
+        }
+        try await within(seconds: bound, "\(what) of \(name)", outcome)
     }
 
     private static func wait(_ task: Task<Void, any Error>, _ name: String) async throws(StoreError) {
@@ -127,9 +146,9 @@ actor RBDImageWriter: ImageWriter {
     }
 
     private func resize(_ image: RBDImage, to size: UInt64) async throws(StoreError) {
-        let name = self.name
+        let name = self.name, bound = self.bound
         try await store.cluster.health.guarded { () throws(StoreError) in
-            try await BlockingIO.run { () throws(StoreError) in
+            try await Self.blocking("resizing", of: name, bound: bound) { () throws(StoreError) in
                 let rc = rbd_resize(image.handle, size)
                 guard rc == 0 else { throw RBDCluster.error(rc, image: name, "resizing") }
             }
@@ -160,19 +179,25 @@ actor RBDImageWriter: ImageWriter {
     /// The last bytes written, every write done, the size trimmed, `snap` created and protected.
     private func completeData() async throws(StoreError) {
         try await submitPending()
-        for task in inflight { try await Self.wait(task, name) }
+        for write in inflight { try await Self.wait(write.bounded, name) }
         inflight = []
         guard let image else { return }
         if allocated != written { try await resize(image, to: written) }
-        let name = self.name
-        try await store.cluster.health.guarded { () throws(StoreError) in try await BlockingIO.run { () throws(StoreError) in
-            var rc = rbd_flush(image.handle)
-            guard rc == 0 else { throw RBDCluster.error(rc, image: name, "flushing") }
-            rc = rbd_snap_create(image.handle, RBDStore.snapshot)
-            guard rc == 0 else { throw RBDCluster.error(rc, image: name, "creating snap") }
-            rc = rbd_snap_protect(image.handle, RBDStore.snapshot)
-            guard rc == 0 else { throw RBDCluster.error(rc, image: name, "protecting snap") }
-        } }
+        let name = self.name, bound = self.bound
+        try await store.cluster.health.guarded { () throws(StoreError) in
+            try await Self.blocking("flushing", of: name, bound: bound) { () throws(StoreError) in
+                let rc = rbd_flush(image.handle)
+                guard rc == 0 else { throw RBDCluster.error(rc, image: name, "flushing") }
+            }
+            try await Self.blocking("creating snap", of: name, bound: bound) { () throws(StoreError) in
+                let rc = rbd_snap_create(image.handle, RBDStore.snapshot)
+                guard rc == 0 else { throw RBDCluster.error(rc, image: name, "creating snap") }
+            }
+            try await Self.blocking("protecting snap", of: name, bound: bound) { () throws(StoreError) in
+                let rc = rbd_snap_protect(image.handle, RBDStore.snapshot)
+                guard rc == 0 else { throw RBDCluster.error(rc, image: name, "protecting snap") }
+            }
+        }
     }
 
     func abort() async {
@@ -192,7 +217,7 @@ actor RBDImageWriter: ImageWriter {
         // than the store's timeout, so that the writer hears of the failure without waiting.
         let temporary = temporaryName, store = self.store
         let cleanup = Task.detached {
-            for write in writes { _ = await write.result }
+            for write in writes { _ = await write.sent.value }
             await Self.remove(temporary, of: store)
         }
         if await awaitAtMost(seconds: Double(store.settings.timeout), cleanup) == nil {

@@ -67,9 +67,11 @@ public final class RBDStore: Store {
             var id = [CChar](repeating: 0, count: 128)
             let rc = storefs_image_id(c.ioctx, name, &id, id.count)
             if rc == -ENOENT { throw .notFound(image: name) }
-            // Not a format-2 image as this knows it: open it.
-            guard rc > 0 else { return try Self.info(c, name) }
-            let found = try Self.infos(c, [(id: String(cString: id), name: name)])
+            // Not a format-2 image as this knows it: open it. Any other failure is the answer (an
+            // OSD that timed out would only time out again, doubling what a user waits).
+            if rc == -ENODATA { return try Self.info(c, name) }
+            guard rc > 0 else { throw RBDCluster.error(rc, image: name, "reading the id") }
+            let found = try Self.infos(c, [(id: String(decoding: id.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self), name: name)])
             guard let info = found.first else { throw .notFound(image: name) }
             return info
         }
@@ -112,11 +114,14 @@ public final class RBDStore: Store {
                 infos.append(ImageInfo(name: images[k].name, size: sizes[k], modificationTime: time))
             case -ENOENT:
                 continue  // removed meanwhile
-            default:
+            case -ENODATA:
+                // Not a header this knows: open the image.
                 do throws(StoreError) { infos.append(try info(c, images[k].name)) } catch {
                     if case .notFound = error { continue }
                     throw error
                 }
+            default:
+                throw RBDCluster.error(results[k], image: images[k].name, "reading the header")
             }
         }
         return infos
