@@ -190,15 +190,20 @@ class Reader(threading.Thread):
                         break
                     self.digest.update(block)
                     self.done += len(block)
-                    ahead = self.done / self.rate - (time.monotonic() - start)
-                    if ahead > 0:
-                        time.sleep(ahead)
+                    pace(start, self.done, self.rate)
             finally:
                 os.close(fd)
         except OSError as e:
             self.error = e.errno
             self.failed_at = time.monotonic()
         self.finished.set()
+
+
+def pace(start, done, rate):
+    """Sleeps until `done` bytes since `start` are no more than `rate` bytes a second."""
+    ahead = done / rate - (time.monotonic() - start)
+    if ahead > 0:
+        time.sleep(ahead)
 
 
 class Writer(threading.Thread):
@@ -224,9 +229,7 @@ class Writer(threading.Thread):
                         block = src.read(min(MiB, self.size - self.done))
                         os.write(fd, block)
                         self.done += len(block)
-                        ahead = self.done / self.rate - (time.monotonic() - start)
-                        if ahead > 0:
-                            time.sleep(ahead)
+                        pace(start, self.done, self.rate)
                 finally:
                     os.close(fd)
                     self.closed = True
