@@ -63,11 +63,11 @@ import Testing
     }
 
     @Test func keystoneDiesBeforeTheFirstLogin() throws {
-        try run("keystone", cases: ["auth/keystone/refused"])
+        try run("keystone", cases: ["auth/keystone/refused", "auth/keystone/hung"])
     }
 
     @Test func cephOSDAndMonitorDieAndThePoolFills() throws {
-        try run("rbd", cases: ["read/ceph-osd/refused", "read/ceph-osd/hung", "read/ceph-mon/refused",
+        try run("rbd", cases: ["read/ceph-osd/refused", "read/ceph-osd/hung", "read/ceph-mon/refused", "read/ceph-mon/hung",
                                "write/ceph-osd/refused", "kill-9/rbd", "full/ceph-pool-quota"])
     }
 

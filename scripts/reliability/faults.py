@@ -110,19 +110,23 @@ def read_dies(result, env, target, mode, size, timeout):
         mount.stop()
 
 
-def auth_dies(result, env, target, timeout):
-    """The auth service (Keystone) is down when the mount first needs a token; then it comes back."""
+def auth_dies(result, env, target, mode, timeout):
+    """The auth service (Keystone) is down (killed: `refused`; stopped: `hung`) when the mount first
+    needs a token; then it comes back."""
+    # Down before the mount starts: it looks for leftovers of interrupted uploads in the background
+    # at once, and would otherwise hold a token before the fault.
+    (target.kill if mode == "refused" else target.freeze)()
     mount = mount_with(env, target, timeout)
     try:
         with open(os.path.join(mount.datadir("local"), "ok"), "w") as f:
             f.write("ok\n")
-        target.kill()
-        status, seconds, err = timed(f"ls {mount.path('remote')}", timeout=60)
+        bound = REFUSED_BOUND if mode == "refused" else timeout + HUNG_SLACK
+        status, seconds, err = timed(f"ls {mount.path('remote')}", timeout=bound + 60)
         result.figure("eio_seconds", seconds)
-        result.check(f"`ls` of the store fails with EIO within {REFUSED_BOUND:.0f} s",
-                     status != 0 and "Input/output error" in err and seconds < REFUSED_BOUND, f"{seconds:.2f} s {err}")
+        result.check(f"`ls` of the store fails with EIO within {bound:.0f} s",
+                     status != 0 and "Input/output error" in err and seconds < bound, f"{seconds:.2f} s {err}")
         others_answer(result, mount, "while down")
-        target.relaunch()
+        (target.relaunch if mode == "refused" else target.thaw)()
         if not wait_until(60, target.answers, 0.2):
             raise RuntimeError("Keystone did not come back")
         back = time.monotonic()

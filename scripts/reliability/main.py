@@ -82,7 +82,7 @@ class Environment:
     def keystone_target(self):
         k = self.keystone()
         return Target("keystone", "swift", k.store_options("c-" + uuid.uuid4().hex[:8]), seed=None,
-                      answers=k.answers, kill=k.kill, freeze=None, thaw=None, relaunch=k.relaunch)
+                      answers=k.answers, kill=k.kill, freeze=k.freeze, thaw=k.thaw, relaunch=k.relaunch)
 
     def rbd_target(self, daemon="osd", pool=None):
         c = self.ceph()
@@ -117,13 +117,15 @@ def swift_cases(env):
 
 
 def keystone_cases(env):
-    return [("auth/keystone/refused", lambda r: faults.auth_dies(r, env, env.keystone_target(), env.timeout))]
+    return [(f"auth/keystone/{mode}", lambda r, m=mode: faults.auth_dies(r, env, env.keystone_target(), m, env.timeout))
+            for mode in ("refused", "hung")]
 
 
 def rbd_cases(env):
     return [(f"read/ceph-osd/{mode}", lambda r, m=mode: faults.read_dies(r, env, env.rbd_target("osd"), m, env.size, env.timeout))
             for mode in ("refused", "hung")] + [
         ("read/ceph-mon/refused", lambda r: faults.read_dies(r, env, env.rbd_target("mon"), "refused", env.size, env.timeout)),
+        ("read/ceph-mon/hung", lambda r: faults.read_dies(r, env, env.rbd_target("mon"), "hung", env.size, env.timeout)),
         ("write/ceph-osd/refused", lambda r: faults.write_dies(r, env, env.rbd_target("osd"), env.size, env.timeout)),
         ("kill-9/rbd", lambda r: faults.daemon_killed(r, env, env.rbd_target(), env.size, "an image is being written")),
         ("full/ceph-pool-quota", lambda r: ceph_quota(r, env)),
