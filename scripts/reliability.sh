@@ -5,7 +5,7 @@
 # GROUP: http swift keystone rbd file unmount load names secrets fuzz (default: all); --case: only the
 # cases whose name holds TEXT (`--case hung`). --short runs the
 # test suite's versions (Tests/MountTests/ReliabilityTests.swift runs them with --json and asserts
-# every check); without it, the long ones: 256 MiB images, default timeouts, 10 minutes of load,
+# every check); without it, the long ones: 512 MiB images, default timeouts, 10 minutes of load,
 # a million inputs per fuzzer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
