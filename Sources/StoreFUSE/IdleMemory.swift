@@ -7,20 +7,18 @@ import Synchronization
 /// then none came and none is in flight) the free memory goes back to the system, so an idle mount
 /// is small again. Found at run time: tcmalloc's call where it is linked, glibc's otherwise.
 enum IdleMemory {
-    private static let release: (@convention(c) () -> Void)? = {
-        if let f = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "MallocExtension_ReleaseFreeMemory") {
-            return unsafeBitCast(f, to: (@convention(c) () -> Void).self)
+    /// tcmalloc's MallocExtension_ReleaseFreeMemory, else glibc's malloc_trim(0).
+    private static let releaseFreeMemory: @Sendable () -> Void = {
+        let any = UnsafeMutableRawPointer(bitPattern: 0)  // RTLD_DEFAULT
+        if let f = dlsym(any, "MallocExtension_ReleaseFreeMemory") {
+            let release = unsafeBitCast(f, to: (@convention(c) () -> Void).self)
+            return { release() }
         }
-        return nil
-    }()
-
-    static func releaseFreeMemory() {
-        if let release { release() } else { _ = trim(0) }
-    }
-
-    private static let trim: @convention(c) (Int) -> Int32 = {
-        guard let f = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return { _ in 0 } }
-        return unsafeBitCast(f, to: (@convention(c) (Int) -> Int32).self)
+        if let f = dlsym(any, "malloc_trim") {
+            let trim = unsafeBitCast(f, to: (@convention(c) (Int) -> Int32).self)
+            return { _ = trim(0) }
+        }
+        return {}
     }()
 
     static func releaseWhenIdle(_ context: FuseContext, after seconds: Int = 10) -> Task<Void, Never> {

@@ -103,9 +103,7 @@ public final class FileStore: Store {
         while let entry = readdir(stream) {
             let type = entry.pointee.d_type
             guard type == DT_REG || type == DT_UNKNOWN else { continue }
-            let bytes = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: UInt8.self, capacity: 256) { Array(UnsafeBufferPointer(start: $0, count: strlen(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)))) }
-            }
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
             guard let name = String(validating: bytes, as: UTF8.self) else {
                 notUTF8(bytes)
                 continue

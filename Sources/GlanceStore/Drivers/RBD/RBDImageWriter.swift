@@ -108,8 +108,7 @@ actor RBDImageWriter: ImageWriter {
         }
         let bounded = Task<Void, any Error> {
             try await health.guarded { () throws(StoreError) in
-                let outcome = Task { () -> Result<Int, StoreError> in .success(await sent.value) }
-                let rc = try await within(seconds: bound, "writing of \(name)", outcome)
+                guard let rc = await awaitAtMost(seconds: bound, sent) else { throw .timedOut("writing of \(name)") }
                 if rc < 0 { throw RBDCluster.error(Int32(rc), image: name, "writing") }
             }
         }

@@ -71,7 +71,7 @@ public final class RBDStore: Store {
             // OSD that timed out would only time out again, doubling what a user waits).
             if rc == -ENODATA { return try Self.info(c, name) }
             guard rc > 0 else { throw RBDCluster.error(rc, image: name, "reading the id") }
-            let found = try Self.infos(c, [(id: String(decoding: id.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self), name: name)])
+            let found = try Self.infos(c, [(id: id.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }, name: name)])
             guard let info = found.first else { throw .notFound(image: name) }
             return info
         }
