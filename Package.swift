@@ -20,6 +20,8 @@ let package = Package(
         .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         // librbd / librados (Debian librbd-dev, librados-dev): the rbd store's driver.
         .systemLibrary(name: "CRBD", providers: [.apt(["librbd-dev", "librados-dev"])]),
+        // libnfs (Debian libnfs-dev): the cinder store's NFS transport, NFSv3 in user space.
+        .systemLibrary(name: "CNFS", providers: [.apt(["libnfs-dev"])]),
         // Reads into librbd's own buffers through its C++ API (Debian libradospp-dev's headers), which the C
         // API would copy into ours: C functions for Swift.
         .target(
@@ -37,7 +39,7 @@ let package = Package(
         .target(
             name: "GlanceStore",
             dependencies: [
-                "GlanceConfig", "StoreFormats", "CLibCrypto", "CSystemShims", "CRBD", "CRBDReads",
+                "GlanceConfig", "StoreFormats", "CLibCrypto", "CSystemShims", "CRBD", "CRBDReads", "CNFS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   # building
   pkg-config libssl-dev          # libcrypto: md5 / sha512 exactly as Glance computes them
-  librbd-dev librados-dev        # the rbd store's driver links librbd and librados
+  librbd-dev librados-dev        # the rbd store's (and cinder's rbd transport) driver links librbd and librados
   libradospp-dev                 # librados' C++ headers: reads into librbd's own buffers
   libgoogle-perftools-dev        # tcmalloc for the daemon (glibc's malloc kept librados' freed buffers)
   fuse3 libfuse3-dev             # the FUSE mount: fusermount3, mount.fuse3, libfuse3 headers
@@ -22,7 +22,11 @@ packages=(
   nginx tinyproxy                                       # http store: nginx, and a forward proxy
   ceph-mon ceph-osd ceph-mgr ceph-common python3-rbd python3-rados   # rbd store: a single-node Ceph
   swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached   # swift store
-  python3-keystone python3-keystonemiddleware           # Keystone for swift auth v3
+  python3-keystone python3-keystonemiddleware           # Keystone for swift auth v3 and the cinder store
+  cinder-api cinder-scheduler cinder-volume rabbitmq-server postgresql-15 python3-psycopg2   # a real Cinder
+  nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common        # its NFS backend, served in user space
+  libnfs-dev libnfs-utils                               # the cinder store's NFS transport; nfs-cat/nfs-cp
+  python3-os-brick                                      # Glance's cinder driver, for the interop tests
   # the benchmarks' anchors
   rclone rbd-fuse httpdirfs
 )

@@ -9,7 +9,10 @@
 # Keystone holds: project `images` (domain Default) with user `glance` / `glancepw` (role member),
 # project `service` with user `swift` / `swiftpw` (role admin, for the proxy's authtoken), and the
 # object-store's endpoints http://127.0.0.1:PROXY_PORT/v1/AUTH_%(project_id)s (public, admin) and
-# http://localhost:PROXY_PORT/... (internal) in region RegionOne.
+# http://localhost:PROXY_PORT/... (internal) in region RegionOne. For the cinder store: project `service`
+# also holds user `cinder` / `cinderpw` (role admin, for cinder-api's authtoken), and the volumev3
+# endpoints http://127.0.0.1:CINDER_PORT/v3/%(project_id)s (public, internal, admin) name a port reserved
+# here (DIR/cinder.port) on which `test-cinder.sh start` later serves Cinder's API.
 set -euo pipefail
 action=$1
 mkdir -p "$2"
@@ -26,7 +29,8 @@ swift_dir=$(cd "$3" && pwd)
 
 require_packages python3-keystone python3-keystonemiddleware curl
 trap 'stop_launched' ERR
-keystone_port=$(free_port); proxy_port=$(free_port)
+keystone_port=$(free_port); proxy_port=$(free_port); cinder_port=$(free_port)
+echo "$cinder_port" > "$dir/cinder.port"
 memcache_port=$(cat "$swift_dir/memcache.port")
 mkdir -p "$dir/fernet" "$dir/credential" "$dir/log"
 : > "$dir/pids"
@@ -63,7 +67,8 @@ manage db_sync
 manage fernet_setup --keystone-user root --keystone-group root
 manage credential_setup --keystone-user root --keystone-group root
 manage bootstrap --bootstrap-password adminpw --bootstrap-region-id RegionOne \
-  --bootstrap-public-url "http://127.0.0.1:$keystone_port/v3/"
+  --bootstrap-public-url "http://127.0.0.1:$keystone_port/v3/" --bootstrap-internal-url "http://127.0.0.1:$keystone_port/v3/" \
+  --bootstrap-admin-url "http://127.0.0.1:$keystone_port/v3/"
 
 # Set-up through keystone-wsgi-public's own server (one request at a time).
 launch keystone-setup keystone-wsgi-public --host 127.0.0.1 --port "$keystone_port" -- --config-file "$dir/keystone.conf"
@@ -72,9 +77,9 @@ wait_for "http://127.0.0.1:$keystone_port/v3" keystone
 
 # Projects, users, roles and the object-store endpoints, through Keystone's API (one process: the
 # openstack CLI takes seconds per call).
-/usr/bin/python3 - "$keystone_port" "$proxy_port" <<'PY'
+/usr/bin/python3 - "$keystone_port" "$proxy_port" "$cinder_port" <<'PY'
 import json, sys, urllib.request
-ks, proxy = sys.argv[1], sys.argv[2]
+ks, proxy, cinder = sys.argv[1], sys.argv[2], sys.argv[3]
 base = f"http://127.0.0.1:{ks}/v3"
 def call(method, path, body=None, token=None):
     req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None,
@@ -85,8 +90,10 @@ headers, _ = call("POST", "/auth/tokens", {"auth": {"identity": {"methods": ["pa
     "name": "admin", "domain": {"id": "default"}, "password": "adminpw"}}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
 token = headers["X-Subject-Token"]
 roles = {r["name"]: r["id"] for r in call("GET", "/roles", token=token)[1]["roles"]}
-for project, user, password, role in (("images", "glance", "glancepw", "member"), ("service", "swift", "swiftpw", "admin")):
-    pid = call("POST", "/projects", {"project": {"name": project, "domain_id": "default"}}, token)[1]["project"]["id"]
+for project, user, password, role in (("images", "glance", "glancepw", "member"), ("service", "swift", "swiftpw", "admin"),
+                                      ("service", "cinder", "cinderpw", "admin")):
+    known = call("GET", f"/projects?name={project}", token=token)[1]["projects"]
+    pid = known[0]["id"] if known else call("POST", "/projects", {"project": {"name": project, "domain_id": "default"}}, token)[1]["project"]["id"]
     uid = call("POST", "/users", {"user": {"name": user, "domain_id": "default", "password": password}}, token)[1]["user"]["id"]
     call("PUT", f"/projects/{pid}/users/{uid}/roles/{roles[role]}", token=token)
 sid = call("POST", "/services", {"service": {"type": "object-store", "name": "swift"}}, token)[1]["service"]["id"]
@@ -94,6 +101,10 @@ sid = call("POST", "/services", {"service": {"type": "object-store", "name": "sw
 for interface, host in (("public", "127.0.0.1"), ("internal", "localhost"), ("admin", "127.0.0.1")):
     call("POST", "/endpoints", {"endpoint": {"service_id": sid, "interface": interface, "region_id": "RegionOne",
                                              "url": f"http://{host}:{proxy}/v1/AUTH_%(project_id)s"}}, token)
+sid = call("POST", "/services", {"service": {"type": "volumev3", "name": "cinderv3"}}, token)[1]["service"]["id"]
+for interface in ("public", "internal", "admin"):
+    call("POST", "/endpoints", {"endpoint": {"service_id": sid, "interface": interface, "region_id": "RegionOne",
+                                             "url": f"http://127.0.0.1:{cinder}/v3/%(project_id)s"}}, token)
 PY
 kill "$setup_pid"
 for _ in $(seq 50); do kill -0 "$setup_pid" 2>/dev/null || break; sleep 0.1; done

@@ -13,6 +13,8 @@ public struct StoreDefinition: Sendable {
     public var http: HTTPStoreSettings? = nil
     /// The swift store's resolved options (swift stores only).
     public var swift: SwiftStoreSettings? = nil
+    /// The cinder store's resolved options (cinder stores only).
+    public var cinder: CinderStoreSettings? = nil
 }
 
 /// A configuration that passed validation: the enabled stores in config order, the reserved stores
@@ -171,6 +173,9 @@ public struct GlanceConfiguration: Sendable {
         }
         if type == .swift {
             definition.swift = SwiftStoreSettings.resolve(section: section, storeID: id, declaredAt: declaredAt, diagnostics: &d)
+        }
+        if type == .cinder {
+            definition.cinder = CinderStoreSettings.resolve(section: section, storeID: id, declaredAt: declaredAt, diagnostics: &d)
         }
         return definition
     }

@@ -53,6 +53,8 @@ public protocol Store: AnyObject, Sendable {
     /// returns them (as `checksum`, `os_hash_algo`, `os_hash_value`) for as long as the image is
     /// unchanged.
     func keepDigests(_ digests: ImageDigests, of name: String) async throws(StoreError)
+    /// The mount is ending: give back what the store holds at its backend (Cinder attachments).
+    func shutdown() async
 }
 
 public protocol ImageReader: Sendable {
@@ -88,6 +90,7 @@ extension Store {
     public func keepDigests(_ digests: ImageDigests, of name: String) async throws(StoreError) {
         throw .operationNotSupported("keeping checksums")
     }
+    public func shutdown() async {}
     public var isWritable: Bool { capabilities.isCapable(of: .writeAccess) }
 }
 

@@ -18,6 +18,7 @@ public final class StoreRegistry: Sendable {
         .http: { definition, logger throws(StoreError) in try HTTPStore(definition: definition, logger: logger) },
         .rbd: { definition, logger throws(StoreError) in try RBDStore(definition: definition, logger: logger) },
         .swift: { definition, logger throws(StoreError) in try SwiftStore(definition: definition, logger: logger) },
+        .cinder: { definition, logger throws(StoreError) in try CinderStore(definition: definition, logger: logger) },
     ]
 
     public init(configuration: GlanceConfiguration, logger: Logger) throws(StoreError) {

@@ -49,6 +49,7 @@ extension StorefsCLI {
         if let http = store.http { return http.indexURLs.map { URLText.redacted($0) }.joined(separator: ", ") }
         if store.type == .rbd { return RBDStore.summary(store) }
         if store.type == .swift { return SwiftStore.summary(store) }
+        if store.type == .cinder { return CinderStore.summary(store) }
         guard let file = store.file else { return "" }
         return file.directories.map { file.usesDatadirs ? "\($0.path):\($0.priority)" : $0.path }.joined(separator: ", ")
     }

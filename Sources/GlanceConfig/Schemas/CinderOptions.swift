@@ -21,11 +21,15 @@ public enum CinderOptions {
     public static let useMultipath = Option<Bool>.bool("cinder_use_multipath", default: false)
     public static let mountPointBase = Option<String?>.string("cinder_mount_point_base", default: "/var/lib/glance/mnt")
 
+    /// glance-storefs: seconds to connect to Keystone or Cinder, or to wait for an answer, before a try
+    /// fails (waits for a volume to change state are bounded by `cinder_state_transition_timeout`).
+    public static let timeout = HTTPOptions.timeout
+
     public static let all: [AnyOption] = [
         catalogInfo.erased, endpointTemplate.erased, regionName.erased, caCertificatesFile.erased,
         httpRetries.erased, stateTransitionTimeout.erased, apiInsecure.erased, authAddress.erased,
         userName.erased, userDomainName.erased, password.erased, projectName.erased,
         projectDomainName.erased, rootwrapConfig.erased, volumeType.erased, enforceMultipath.erased,
-        useMultipath.erased, mountPointBase.erased,
+        useMultipath.erased, mountPointBase.erased, timeout.erased,
     ]
 }

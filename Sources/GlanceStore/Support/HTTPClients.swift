@@ -81,11 +81,12 @@ enum HTTPClients {
     /// again, so a hung backend costs one timeout. The last failure is logged and thrown. Nothing
     /// is tried while `health` knows the backend is down, and a failure for want of an answer
     /// marks it down.
-    static func withRetries<Reply>(_ what: String, health: BackendHealth, logger: Logger, status: (Reply) -> Int,
+    static func withRetries<Reply>(_ what: String, health: BackendHealth, logger: Logger, tries: Int = tries,
+                                   status: (Reply) -> Int,
                                    _ attempt: () async throws(StoreError) -> Reply) async throws(StoreError) -> Reply {
         var lastError = StoreError.unreachable(what)
-        for n in 0..<tries {
-            if n > 0 { try? await Task.sleep(nanoseconds: UInt64(200_000_000) << UInt64(n - 1)) }
+        for n in 0..<max(1, tries) {
+            if n > 0 { try? await Task.sleep(nanoseconds: UInt64(200_000_000) << UInt64(min(n - 1, 4))) }
             if Task.isCancelled { throw .backend("\(what): cancelled") }
             try health.check()
             do throws(StoreError) {

@@ -17,6 +17,16 @@ struct RBDSettings: Sendable {
     var thinProvisioning = false
     /// `storefs_timeout`: the bound of every monitor and OSD operation.
     var timeout = 10
+    /// Monitors given by someone else (a Cinder attachment's `hosts`/`ports`), over the conf's.
+    var monitors: String?
+
+    /// A cluster a Cinder attachment names: its monitors and user; keys found as librados finds them.
+    init(pool: String, user: String?, monitors: String?, timeout: Int) {
+        self.pool = pool
+        self.user = user
+        self.monitors = monitors
+        self.timeout = timeout
+    }
 
     init(_ definition: StoreDefinition) {
         var scratch = Diagnostics()  // values were type-checked by validation
@@ -141,6 +151,11 @@ final class RBDCluster: Sendable {
         var keep = false
         defer { if !keep { rados_shutdown(cluster) } }
         rc = rados_conf_read_file(cluster, settings.cephConf)
+        if let monitors = settings.monitors {
+            // No conf file is needed when the monitors are known (its keyring setting, if any, is used).
+            _ = rados_conf_set(cluster, "mon_host", monitors)
+            rc = 0
+        }
         guard rc == 0 else {
             throw .badStoreConfiguration(store: storeID, reason: "cannot read the Ceph configuration \(settings.cephConf ?? "(librados' default search)"): \(Self.text(rc))")
         }

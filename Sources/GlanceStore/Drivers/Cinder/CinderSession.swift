@@ -1,0 +1,126 @@
+import AsyncHTTPClient
+import Foundation
+import GlanceConfig
+import NIOCore
+import Synchronization
+
+/// A Keystone v3 token of the store's own user (`cinder_store_*`), scoped to its project, and the Cinder
+/// endpoint it leads to: `cinder_endpoint_template` with the project's id, else the catalog's
+/// endpoint of `cinder_catalog_info` in `cinder_os_region_name`.
+struct CinderToken: Sendable, Equatable {
+    let token: String
+    let projectID: String
+    let endpoint: String
+    let expires: ContinuousClock.Instant?
+    let issued = ContinuousClock.now
+
+    /// Renewed a minute before expiry (half the lifetime of short-lived tokens).
+    var expiresSoon: Bool {
+        guard let expires else { return false }
+        return expires - ContinuousClock.now < min(.seconds(60), (expires - issued) / 2)
+    }
+}
+
+/// One token at a time, shared by every request of the store; renewed once for everyone on 401 or
+/// before expiry.
+final class CinderSession: Sendable {
+    let settings: CinderStoreSettings
+    private let client: HTTPClient
+    private let state = Mutex<(token: CinderToken?, renewing: Task<CinderToken, any Error>?)>((nil, nil))
+
+    init(settings: CinderStoreSettings, client: HTTPClient) {
+        self.settings = settings
+        self.client = client
+    }
+
+    func token() async throws(StoreError) -> CinderToken {
+        let current = state.withLock { $0.token }
+        if let current, !current.expiresSoon { return current }
+        return try await renew(replacing: current)
+    }
+
+    func renew(replacing stale: CinderToken?) async throws(StoreError) -> CinderToken {
+        let task: Task<CinderToken, any Error> = state.withLock { s in
+            if let token = s.token, token != stale { return Task { token } }
+            if let renewing = s.renewing { return renewing }
+            let task = Task { try await self.authenticate() }
+            s.renewing = task
+            return task
+        }
+        do {
+            let token = try await task.value
+            state.withLock { s in
+                if s.renewing == task { s.renewing = nil }
+                s.token = token
+            }
+            return token
+        } catch {
+            state.withLock { s in if s.renewing == task { s.renewing = nil } }
+            throw (error as? StoreError) ?? .remoteServiceUnavailable("authenticating at \(settings.credentials.authAddress): \(error)")
+        }
+    }
+
+    private func authenticate() async throws(StoreError) -> CinderToken {
+        let c = settings.credentials
+        let body: [String: Any] = ["auth": [
+            "identity": ["methods": ["password"], "password": ["user": [
+                "name": c.userName, "password": c.password, "domain": ["name": c.userDomainName]]]],
+            "scope": ["project": ["name": c.projectName, "domain": ["name": c.projectDomainName]]],
+        ]]
+        var request = HTTPClientRequest(url: SwiftAuth.join(Self.v3(c.authAddress), "auth/tokens"))
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: body)) ?? Data()))
+        let status: Int, subject: String?, data: Data
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeout * 1000)))
+            let bytes = try await response.body.collect(upTo: 16 << 20)
+            status = Int(response.status.code)
+            subject = response.headers.first(name: "X-Subject-Token")
+            data = Data(bytes.readableBytesView)
+        } catch {
+            throw HTTPClients.map(error, what: "authenticating at \(c.authAddress)")
+        }
+        if status == 401 || status == 403 {
+            throw .forbidden("authentication of \(c.userName) at \(c.authAddress) refused (HTTP \(status)): check cinder_store_user_name, cinder_store_password and cinder_store_project_name")
+        }
+        guard (200..<300).contains(status), let subject,
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let token = json["token"] as? [String: Any],
+              let project = (token["project"] as? [String: Any])?["id"] as? String else {
+            throw .remoteServiceUnavailable("authenticating at \(c.authAddress): HTTP \(status)")
+        }
+        let endpoint: String
+        if let template = settings.endpointTemplate {
+            endpoint = Self.fill(template, project: project)
+        } else {
+            endpoint = try self.endpoint(in: (token["catalog"] as? [[String: Any]]) ?? [])
+        }
+        return CinderToken(token: subject, projectID: project, endpoint: endpoint,
+                           expires: SwiftAuth.expiry(token["expires_at"] as? String))
+    }
+
+    /// Cinder's endpoint in the catalog, as cinderclient picks it for Glance.
+    private func endpoint(in catalog: [[String: Any]]) throws(StoreError) -> String {
+        for service in catalog where service["type"] as? String == settings.serviceType {
+            if let name = settings.serviceName, service["name"] as? String != name { continue }
+            for endpoint in (service["endpoints"] as? [[String: Any]]) ?? [] where endpoint["interface"] as? String == settings.interface {
+                let region = (endpoint["region_id"] as? String) ?? (endpoint["region"] as? String)
+                if let url = endpoint["url"] as? String, settings.region == nil || settings.region == region { return url }
+            }
+        }
+        throw .badStoreConfiguration(store: "cinder", reason:
+            "the catalog of \(settings.credentials.authAddress) has no \(settings.interface) endpoint of type \(settings.serviceType)"
+            + (settings.serviceName.map { " named \($0)" } ?? "") + (settings.region.map { " in region \($0)" } ?? ""))
+    }
+
+    static func fill(_ template: String, project: String) -> String {
+        template.replacingOccurrences(of: "%(tenant)s", with: project).replacingOccurrences(of: "%(project_id)s", with: project)
+    }
+
+    /// Glance's `cinder_store_auth_address` is Keystone's root or its /v3.
+    static func v3(_ address: String) -> String {
+        let trimmed = address.hasSuffix("/") ? String(address.dropLast()) : address
+        return trimmed.hasSuffix("/v3") ? trimmed : trimmed + "/v3"
+    }
+}
