@@ -131,6 +131,7 @@ public final class CinderStore: Store {
         volumeIDs.withLock { $0[name] = nil; $0[newName] = source.id }
         if let target {
             do throws(StoreError) {
+                guard await attachments.dropIdle(target.id) else { throw StoreError.inUseByStore(image: newName) }
                 try await api.deleteVolume(target.id, image: newName)
             } catch {
                 // Put back as it was: the replaced image is attached (in use) or Cinder refused.
@@ -143,7 +144,15 @@ public final class CinderStore: Store {
     }
 
     public func delete(_ name: String) async throws(StoreError) {
-        let volume = try await volume(of: name)
+        var volume = try await volume(of: name)
+        // Our own read attachment waiting out its idle time does not count as a use.
+        guard await attachments.dropIdle(volume.id) else { throw .inUseByStore(image: name) }
+        if volume.status != "available" {
+            volume = try await api.volume(volume.id, image: name)
+            if volume.status == "detaching" {
+                volume = try await api.waitFor(volume.id, image: name, ["available", "in-use"], what: "detaching")
+            }
+        }
         if volume.status == "in-use" || volume.attachmentCount > 0 { throw .inUseByStore(image: name) }
         try await api.deleteVolume(volume.id, image: name)
         volumeIDs.withLock { $0[name] = nil }

@@ -97,6 +97,19 @@ final class VolumeAttachments: Sendable {
 
     var count: Int { entries.withLock { $0.count } }
 
+    /// The volume's read attachment deleted now if no reader uses it (it is only waiting out its idle
+    /// time); false when a reader of this mount holds it.
+    func dropIdle(_ volumeID: String) async -> Bool {
+        let outcome: (free: Bool, task: Task<Attached, any Error>?) = entries.withLock { all in
+            guard let entry = all[volumeID] else { return (true, nil) }
+            guard entry.users == 0 else { return (false, nil) }
+            all[volumeID] = nil
+            return (true, entry.attaching)
+        }
+        if let task = outcome.task { await detach(task, volumeID) }
+        return outcome.free
+    }
+
     private func detach(_ task: Task<Attached, any Error>, _ volumeID: String) async {
         guard let attached = try? await task.value else { return }
         let id = attached.attachmentID
