@@ -17,19 +17,26 @@ ceph_dir=$(mktemp -d /var/tmp/storefs-test-ceph.XXXXXX)
 # And a Keystone (Debian's) with a proxy that trusts it, on that Swift, for auth v3.
 swift_dir=$(mktemp -d /var/tmp/storefs-test-swift.XXXXXX)
 keystone_dir=$(mktemp -d /var/tmp/storefs-test-keystone.XXXXXX)
-trap 'bash scripts/test-ceph.sh stop "$ceph_dir"; bash scripts/test-keystone.sh stop "$keystone_dir"; bash scripts/test-swift.sh stop "$swift_dir"
-      rm -rf "$ceph_dir" "$swift_dir" "$keystone_dir" "$log"' EXIT
-export STOREFS_TEST_CEPH_CONF STOREFS_TEST_SWIFT_DIR="$swift_dir" STOREFS_TEST_KEYSTONE_DIR="$keystone_dir"
+# And a Cinder (Debian's) with RBD volumes on that Ceph and NFS volumes on nfs-ganesha, behind that
+# Keystone; each cinder test uses a volume type of its own.
+cinder_dir=$(mktemp -d /var/tmp/storefs-test-cinder.XXXXXX)
+stop_backends() {
+  bash scripts/test-cinder.sh stop "$cinder_dir"; bash scripts/test-ceph.sh stop "$ceph_dir"
+  bash scripts/test-keystone.sh stop "$keystone_dir"; bash scripts/test-swift.sh stop "$swift_dir"
+}
+trap 'stop_backends; rm -rf "$ceph_dir" "$swift_dir" "$keystone_dir" "$cinder_dir" "$log"' EXIT
+export STOREFS_TEST_CEPH_CONF STOREFS_TEST_SWIFT_DIR="$swift_dir" STOREFS_TEST_KEYSTONE_DIR="$keystone_dir" STOREFS_TEST_CINDER_DIR="$cinder_dir"
 STOREFS_TEST_CEPH_CONF=$(bash scripts/test-ceph.sh start "$ceph_dir") || { echo "Ceph did not start: the rbd tests cannot run" >&2; exit 1; }
 bash scripts/test-swift.sh start "$swift_dir" >/dev/null || { echo "Swift did not start: the swift tests cannot run" >&2; exit 1; }
 bash scripts/test-keystone.sh start "$keystone_dir" "$swift_dir" >/dev/null || { echo "Keystone did not start: the auth v3 tests cannot run" >&2; exit 1; }
+bash scripts/test-cinder.sh start "$cinder_dir" "$STOREFS_TEST_CEPH_CONF" "$keystone_dir" >/dev/null || { echo "Cinder did not start: the cinder tests cannot run" >&2; exit 1; }
 set +e
 swift-test --skip-build --skip ReliabilityTests 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # The reliability cases (Tests/MountTests/ReliabilityTests.swift) start backends of their own, kill
 # and stop daemons and time the failures: they run last, alone, on a machine the rest no longer
 # loads, with the run's shared backends already stopped.
-bash scripts/test-ceph.sh stop "$ceph_dir"; bash scripts/test-keystone.sh stop "$keystone_dir"; bash scripts/test-swift.sh stop "$swift_dir"
+stop_backends
 swift-test --skip-build --filter ReliabilityTests 2>&1 | tee -a "$log"
 reliability=${PIPESTATUS[0]}
 [ "$status" = 0 ] && status=$reliability

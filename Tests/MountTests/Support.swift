@@ -105,8 +105,9 @@ final class Demo: @unchecked Sendable {
     private let logBase: String
 
     /// `http`: the options of an http store `web` added after the file stores; `rbd`: those of an
-    /// rbd store `ceph` after them; `swift`: those of a swift store `obj` last.
-    init(stores: [String] = ["fast", "cheap"], extra: String = "", http: String? = nil, rbd: String? = nil, swift: String? = nil) {
+    /// rbd store `ceph` after them; `swift`: those of a swift store `obj`; `cinder`: a cinder store `vols` last.
+    init(stores: [String] = ["fast", "cheap"], extra: String = "", http: String? = nil, rbd: String? = nil, swift: String? = nil,
+         cinder: String? = nil) {
         dir = sh("mktemp -d /tmp/storefs-test.XXXXXX").out.trimmingCharacters(in: .whitespacesAndNewlines)
         self.stores = stores
         config = dir + "/glance-api.conf"
@@ -114,7 +115,8 @@ final class Demo: @unchecked Sendable {
         logBase = dir + "/daemon"
         try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
         var text = "[DEFAULT]\nenabled_backends = " + stores.map { "\($0):file" }.joined(separator: ", ")
-            + (http == nil ? "" : ", web:http") + (rbd == nil ? "" : ", ceph:rbd") + (swift == nil ? "" : ", obj:swift") + "\n"
+            + (http == nil ? "" : ", web:http") + (rbd == nil ? "" : ", ceph:rbd") + (swift == nil ? "" : ", obj:swift")
+            + (cinder == nil ? "" : ", vols:cinder") + "\n"
         text += "\n[glance_store]\ndefault_backend = \(stores[0])\n"
         for store in stores {
             text += "\n[\(store)]\nfilesystem_store_datadir = \(dir)/data/\(store)\nstore_description = The \(store) store\n"
@@ -124,6 +126,7 @@ final class Demo: @unchecked Sendable {
         if let http { text += "\n[web]\n\(http)\n" }
         if let rbd { text += "\n[ceph]\n\(rbd)\n" }
         if let swift { text += "\n[obj]\n\(swift)\n" }
+        if let cinder { text += "\n[vols]\n\(cinder)\n" }
         text += extra
         _ = FileManager.default.createFile(atPath: config, contents: Data(text.utf8))
         for store in stores { try? FileManager.default.createDirectory(atPath: datadir(store), withIntermediateDirectories: true) }

@@ -1,5 +1,5 @@
-"""Secrets of the configuration (a Swift key, Keystone passwords, http Basic credentials, and the
-wrong ones of failed logins) must appear nowhere: not in `check`, `stores --detail`, the daemon's
+"""Secrets of the configuration (a Swift key, Keystone passwords — of swift and cinder stores —, http
+Basic credentials, and the wrong ones of failed logins) must appear nowhere: not in `check`, `stores --detail`, the daemon's
 log with --debug, any xattr, or the error of a failed login."""
 
 import os
@@ -11,6 +11,11 @@ BASIC_PASSWORD = "basic-pw-Ld93kQ"
 WRONG_KEY = "wrong-key-Zx81pT"
 WRONG_PASSWORD = "wrong-pass-Qm42vB"
 KEYSTONE_PASSWORD = "glancepw"  # test-keystone.sh's user glance
+
+
+def cinder_options(keystone, password):
+    return (f"cinder_store_auth_address = {keystone.auth}\ncinder_store_user_name = glance\n"
+            f"cinder_store_password = {password}\ncinder_store_project_name = images\ncinder_http_retries = 0")
 
 
 def run(result, env):
@@ -32,6 +37,10 @@ def run(result, env):
         "web": ("http", f"storefs_index_url = http://glance:{BASIC_PASSWORD}@127.0.0.1:{n.port}/json/"),
         "badkey": ("swift", f"swift_store_config_file = {reference}\ndefault_swift_reference = bad\nswift_store_container = {container}"),
         "badpass": ("swift", k.store_options(container).replace(f"swift_store_key = {KEYSTONE_PASSWORD}", f"swift_store_key = {WRONG_PASSWORD}")),
+        # Cinder stores log in to Keystone with their own user (no Cinder runs here: the login, its
+        # errors and the catalog are what may leak the password).
+        "vols": ("cinder", cinder_options(k, KEYSTONE_PASSWORD)),
+        "badvols": ("cinder", cinder_options(k, WRONG_PASSWORD)),
     }
     secrets = [s.SECRET_KEY, KEYSTONE_PASSWORD, BASIC_PASSWORD, WRONG_KEY, WRONG_PASSWORD]
     mount = Mount(env.binary, env.work, stores, debug=True)
@@ -51,6 +60,7 @@ def run(result, env):
         # ks logs in to another account (Keystone's project), empty: it lists, nothing more.
         result.check("the stores with good credentials list", all(o[0] == 0 for o in outputs[:4]) and
                      all("img" in o[1] for o in (outputs[0], outputs[1], outputs[3])), [o[2][-120:] for o in outputs[:4]])
+        failed.append(outputs[7])  # badvols
         result.check("the failed logins fail (EACCES)", all(o[0] != 0 and "Permission denied" in o[2] for o in failed), [o[2] for o in failed])
         places["errors of the commands"] = "".join(o[2] for o in outputs)
         status, out, err = sh(f"getfattr -d -m - -R {mount.mnt}")
@@ -62,7 +72,7 @@ def run(result, env):
     finally:
         mount.stop()
     places["daemon log (--debug)"] = mount.log
-    result.check("the log has the failed logins' errors", "badkey" in mount.log and "badpass" in mount.log)
+    result.check("the log has the failed logins' errors", all(s in mount.log for s in ("badkey", "badpass", "badvols")))
     for place, text in places.items():
         found = [secret for secret in secrets if secret in text]
         result.check(f"no secret in {place}", not found, found)

@@ -211,6 +211,13 @@ final class CinderAPI: Sendable {
         return (id, connection)
     }
 
+    /// The ids of the volume's attachments.
+    func attachments(of volumeID: String) async throws(StoreError) -> [String] {
+        let reply = try await call(.GET, "attachments?volume_id=\(volumeID)", what: "listing attachments of volume \(volumeID)")
+        guard reply.ok else { throw failure(reply, image: "", "listing attachments of volume \(volumeID)") }
+        return ((reply.json["attachments"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String }
+    }
+
     func detach(_ attachmentID: String) async throws(StoreError) {
         let reply = try await call(.DELETE, "attachments/\(attachmentID)", what: "deleting attachment \(attachmentID)")
         guard reply.ok || reply.status == 404 else { throw failure(reply, image: "", "deleting attachment \(attachmentID)") }

@@ -16,8 +16,12 @@ actor CinderImageWriter: ImageWriter {
     private var pending: ObjectBuffer
     private var inflight: [Task<Void, any Error>] = []
     private var finished = false
+    private var lastSign = ContinuousClock.now
 
     static let blocksInFlight = 4
+    /// A long write touches its volume's metadata this often, so that its `updated_at` says it is
+    /// alive: other mounts remove partial volumes untouched for an hour.
+    static let signOfLife: Duration = .seconds(600)
 
     private init(store: CinderStore, name: String, volume: CinderVolume, first: ObjectBuffer) {
         self.store = store
@@ -82,6 +86,10 @@ actor CinderImageWriter: ImageWriter {
             rest = rest.dropFirst(taken)
             written += UInt64(taken)
             if pending.isFull { try await submitPending() }
+        }
+        if ContinuousClock.now - lastSign > Self.signOfLife {
+            lastSign = .now
+            try await store.api.setMetadata(volume.id, ["storefs_written": String(written)], image: name)
         }
     }
 

@@ -204,12 +204,15 @@ public final class CinderStore: Store {
             if let type = settings.volumeType, volume.volumeType != type { continue }
             let last = volume.updatedAt ?? volume.createdAt ?? now
             let age = Double(now.seconds - last.seconds)
-            guard age > leftoverAge, volume.attachmentCount == 0 else {
+            guard age > leftoverAge else {
                 logger.warning("a partial image's volume (a write in progress, or left by a crash less than an hour ago)", metadata: [
                     "store": "\(store)", "volume": "\(volume.id)", "name": "\(volume.name)", "age_seconds": "\(Int(age))"])
                 continue
             }
             do throws(StoreError) {
+                // A crashed writer's attachment goes first: an attached volume cannot be deleted.
+                for attachment in try await api.attachments(of: volume.id) { try await api.detach(attachment) }
+                _ = try await api.waitFor(volume.id, image: volume.name, ["available", "error"], what: "detaching a leftover")
                 try await api.deleteVolume(volume.id, image: volume.name)
                 logger.notice("removed a partial image's volume left by an interrupted write", metadata: [
                     "store": "\(store)", "volume": "\(volume.id)", "name": "\(volume.name)"])
