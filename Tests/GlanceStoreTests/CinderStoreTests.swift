@@ -229,3 +229,97 @@ func waitUntil(_ condition: () throws -> Bool) async throws -> Bool {
     #expect(Bool(false), "condition never came true")
     return false
 }
+
+/// Glance's own cinder driver (Debian's python3-glance-store 4.1.0 with os-brick) on the same
+/// volumes: it reads what we write (RBD and NFS) and we read what it adds (RBD: its NFS add is broken
+/// in 4.1.0, LP#2000584). It runs as Glance does, with os-brick's privsep through `sudo
+/// glance-rootwrap` (filters of our own: the stock ones allow config files under /etc only), in a
+/// private mount namespace where /etc/ceph holds client.cinder's keyring (where os-brick's rbd
+/// connector looks) and mount.nfs is test-cinder.sh's stand-in (this kernel has no NFS client).
+@Suite struct CinderGlanceInteropTests {
+    let h: CinderHarness
+    let conf: String
+
+    init(backend: String) throws {
+        h = try CinderHarness(backend: backend)
+        let rootwrap = h.dir + "/rootwrap"
+        try FileManager.default.createDirectory(atPath: rootwrap + "/filters", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: h.dir + "/etc-ceph", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: h.dir + "/mnt", withIntermediateDirectories: true)
+        let keyring = (h.cinder.ceph.conf as NSString).deletingLastPathComponent + "/ceph.client.cinder.keyring"
+        try FileManager.default.copyItem(atPath: keyring, toPath: h.dir + "/etc-ceph/ceph.client.cinder.keyring")
+        try """
+            [DEFAULT]
+            filters_path=\(rootwrap)/filters
+            exec_dirs=/sbin,/usr/sbin,/bin,/usr/bin,/usr/local/bin,/usr/local/sbin
+            use_syslog=False
+            """.write(toFile: rootwrap + "/rootwrap.conf", atomically: true, encoding: .utf8)
+        try """
+            [Filters]
+            privsep-rootwrap: RegExpFilter, privsep-helper, root, privsep-helper, --config-file, .*, --privsep_context, os_brick.privileged.default, --privsep_sock_path, /tmp/.*
+            mount: CommandFilter, mount, root
+            umount: CommandFilter, umount, root
+            chown: CommandFilter, chown, root
+            """.write(toFile: rootwrap + "/filters/glance.filters", atomically: true, encoding: .utf8)
+        conf = h.dir + "/glance-api.conf"
+        try h.config(extra: "rootwrap_config = \(rootwrap)/rootwrap.conf\ncinder_mount_point_base = \(h.dir)/mnt")
+            .write(toFile: conf, atomically: true, encoding: .utf8)
+    }
+
+    func glance(_ project: String, _ args: [String]) throws -> [String: Any] {
+        let quoted = ([GlanceInteropTests.tool, conf] + args).map { "'\($0)'" }.joined(separator: " ")
+        let script = "mount --bind '\(h.cinder.dir)/bin/mount.nfs' /usr/sbin/mount.nfs && mount --bind '\(h.dir)/etc-ceph' /etc/ceph"
+            + " && STOREFS_GLANCE_PROJECT=\(project) exec /usr/bin/python3 \(quoted)"
+        let out = try output("/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", script])
+        let line = out.split(separator: "\n").last.map(String.init) ?? ""
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "glance_store printed: \(out)")
+    }
+
+    @Test(arguments: ["rbd", "nfs"])
+    static func glanceReadsWhatWeWrite(_ backend: String) async throws {
+        let t = try CinderGlanceInteropTests(backend: backend)
+        let store = try t.h.store(try String(contentsOfFile: t.conf, encoding: .utf8))
+        setenv("CEPH_CONF", t.h.cinder.ceph.conf, 1)
+        let project = try await store.api.session.token().projectID
+        let id = UUID().uuidString.lowercased()
+        let bytes = pattern(5_000_000, seed: 71) + [UInt8](repeating: 0, count: 1 << 20) + pattern(777, seed: 72)
+        let ours = try await writeImage(store, id, bytes, piece: 123_457)
+        let theirs = try t.glance(project, ["get", "vols", ours.location])
+        #expect(theirs["size"] as? Int == bytes.count)
+        #expect(theirs["read"] as? Int == bytes.count)
+        #expect(theirs["md5"] as? String == md5Hex(bytes))
+        #expect(theirs["sha512"] as? String == sha512Hex(bytes))
+        if backend == "rbd" {
+            _ = try t.glance(project, ["delete", "vols", ours.location])
+            await #expect(throws: StoreError.notFound(image: id)) { try await store.stat(id) }
+        }
+        #expect(try t.h.volumes().allSatisfy { $0.attachments == 0 })
+    }
+
+    @Test static func weReadWhatGlanceWrites() async throws {
+        let t = try CinderGlanceInteropTests(backend: "rbd")
+        let store = try t.h.store(try String(contentsOfFile: t.conf, encoding: .utf8))
+        setenv("CEPH_CONF", t.h.cinder.ceph.conf, 1)
+        let project = try await store.api.session.token().projectID
+        let id = UUID().uuidString.lowercased()
+        let bytes = pattern(4_321_000, seed: 73)
+        let source = t.h.dir + "/source.bin"
+        #expect(FileManager.default.createFile(atPath: source, contents: Data(bytes)))
+        let theirs = try t.glance(project, ["add", "vols", id, source])
+        #expect(try await store.stat(id).size == UInt64(bytes.count))
+        #expect(try await readAll(store, id, piece: 1 << 20) == bytes)
+        #expect(store.location(of: id) == theirs["location"] as? String)
+        let digests = try await store.computeDigests(of: id)
+        #expect(digests.checksum == theirs["checksum"] as? String)
+        #expect(digests.multihash == theirs["multihash"] as? String)
+        // Glance's volume and ours look alike.
+        try await writeImage(store, id + "-ours", bytes)
+        let volumes = try t.h.volumes()
+        let glances = try #require(volumes.first { $0.name == "image-" + id })
+        let mine = try #require(volumes.first { $0.name == "image-" + id + "-ours" })
+        #expect(glances.size == mine.size)
+        #expect(Set(glances.metadata.keys) == Set(mine.metadata.keys))
+        #expect(glances.metadata["image_size"] == mine.metadata["image_size"])
+        #expect(glances.metadata["readonly"] == mine.metadata["readonly"])
+    }
+}
