@@ -2,7 +2,7 @@
 # glance-storefs under faults, load and bad input, against real backends started by the project's
 # own scripts; prints one table (RELIABILITY.md holds the last one, with this command). Run as root:
 #     bash scripts/reliability.sh [--short] [--case TEXT] [GROUP...]
-# GROUP: http swift keystone rbd file unmount load names secrets fuzz (default: all); --case: only the
+# GROUP: http swift keystone rbd cinder file unmount load names secrets fuzz (default: all); --case: only the
 # cases whose name holds TEXT (`--case hung`). --short runs the
 # test suite's versions (Tests/MountTests/ReliabilityTests.swift runs them with --json and asserts
 # every check); without it, the long ones: 512 MiB images, default timeouts, 10 minutes of load,

@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = os.path.join(REPO, "scripts")
@@ -572,3 +573,53 @@ class Ceph(Daemons):
     def stop(self):
         self.thaw_all(["osd", "mon"])
         script("test-ceph.sh", "stop", self.dir)
+
+
+class Cinder(Daemons):
+    """scripts/test-cinder.sh over a Ceph and a Keystone: Cinder's API, scheduler and volume service
+    with RBD and NFS backends. Each target uses a volume type of its own (Tests/Interop/cinder_tool.py)."""
+
+    DAEMON = "cinder-api"
+
+    def __init__(self, work, ceph, keystone):
+        self.dir = tempfile.mkdtemp(prefix="cinder-", dir=work)
+        self.ceph, self.keystone = ceph, keystone
+        self.port = int(script("test-cinder.sh", "start", self.dir, ceph.conf, keystone.dir, timeout=300).split()[-1])
+        # The mounts' librados finds client.cinder's keyring through the cluster's conf.
+        os.environ["CEPH_CONF"] = ceph.conf
+
+    def tool(self, *args):
+        tool = os.path.join(os.path.dirname(SCRIPTS), "Tests", "Interop", "cinder_tool.py")
+        status, out, err = sh(" ".join(["/usr/bin/python3", tool, self.dir, self.keystone.dir, self.ceph.conf] + [str(a) for a in args]),
+                              timeout=300)
+        if status != 0:
+            raise RuntimeError(f"cinder_tool {' '.join(map(str, args))}: {err.strip()[-500:]}")
+        return out.strip()
+
+    def make_type(self, backend):
+        name = "r-" + uuid.uuid4().hex[:8]
+        self.tool("type", name, backend + "-1")
+        return name
+
+    def volume_names(self, volume_type):
+        return [v["name"] for v in json.loads(self.tool("volumes", volume_type))]
+
+    def store_options(self, volume_type):
+        return (f"cinder_store_auth_address = {self.keystone.auth}\ncinder_store_user_name = glance\n"
+                f"cinder_store_password = glancepw\ncinder_store_project_name = images\n"
+                f"cinder_volume_type = {volume_type}\ncinder_http_retries = 1\ncinder_state_transition_timeout = 60")
+
+    def pid(self, name):
+        with open(os.path.join(self.dir, "log", name + ".pid")) as f:
+            return int(f.read())
+
+    def answers(self):
+        return answers(f"http://127.0.0.1:{self.port}/")
+
+    def relaunch(self):
+        script("test-cinder.sh", "relaunch", self.dir, "cinder-api")
+        wait_until(60, self.answers, 0.2)
+
+    def stop(self):
+        self.thaw_all(["cinder-api"])
+        script("test-cinder.sh", "stop", self.dir)

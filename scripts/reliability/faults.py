@@ -111,8 +111,8 @@ def read_dies(result, env, target, mode, size, timeout):
 
 
 def auth_dies(result, env, target, mode, timeout):
-    """The auth service (Keystone) is down (killed: `refused`; stopped: `hung`) when the mount first
-    needs a token; then it comes back."""
+    """A control-plane service (Keystone; Cinder's API) is down (killed: `refused`; stopped: `hung`)
+    when the mount first needs it; then it comes back."""
     # Down before the mount starts: it looks for leftovers of interrupted uploads in the background
     # at once, and would otherwise hold a token before the fault.
     (target.kill if mode == "refused" else target.freeze)()
@@ -128,12 +128,12 @@ def auth_dies(result, env, target, mode, timeout):
         others_answer(result, mount, "while down")
         (target.relaunch if mode == "refused" else target.thaw)()
         if not wait_until(60, target.answers, 0.2):
-            raise RuntimeError("Keystone did not come back")
+            raise RuntimeError(f"{target.label} did not come back")
         back = time.monotonic()
         recovered = wait_until(60, lambda: sh(f"ls {mount.path('remote')}")[0] == 0, 0.25)
         seconds = time.monotonic() - back
         result.figure("recovery_seconds", seconds)
-        result.check(f"the same mount lists the store within {RECOVERY_BOUND:.0f} s of Keystone answering",
+        result.check(f"the same mount lists the store within {RECOVERY_BOUND:.0f} s of {target.label} answering",
                      recovered and seconds < RECOVERY_BOUND, f"{seconds:.2f} s")
     finally:
         mount.stop()

@@ -20,7 +20,7 @@ import faults  # noqa: E402
 import load  # noqa: E402
 import names  # noqa: E402
 import secrets_case  # noqa: E402
-from common import MiB, Ceph, Keystone, Nginx, Swift, run_case, sh  # noqa: E402
+from common import MiB, Ceph, Cinder, Keystone, Nginx, Swift, run_case, sh  # noqa: E402
 from faults import Target  # noqa: E402
 
 
@@ -56,8 +56,11 @@ class Environment:
         # Bluestore: the OSD is killed and started again, and must come back with its data.
         return self.backend("ceph", lambda: Ceph(self.work, bluestore=True))
 
+    def cinder(self):
+        return self.backend("cinder", lambda: Cinder(self.work, self.ceph(), self.keystone()))
+
     def stop(self):
-        for name in ("keystone", "swift", "nginx", "ceph"):
+        for name in ("cinder", "keystone", "swift", "nginx", "ceph"):
             if name in self._backends:
                 try:
                     self._backends[name].stop()
@@ -92,6 +95,15 @@ class Environment:
                       answers=c.answers, kill=lambda: c.kill(daemon), freeze=lambda: c.freeze(daemon),
                       thaw=lambda: c.thaw(daemon), relaunch=lambda: c.relaunch(daemon),
                       names=lambda: c.images(pool), leftovers=lambda: c.images(pool), refusal_is_a_timeout=True)
+
+    def cinder_target(self, backend="rbd"):
+        c = self.cinder()
+        volume_type = c.make_type(backend)
+        images = lambda: [n[len("image-"):] for n in c.volume_names(volume_type) if n.startswith("image-")]
+        return Target("cinder-api", "cinder", c.store_options(volume_type),
+                      seed=lambda name, source: c.tool("seed", volume_type, name, source), answers=c.answers,
+                      kill=c.kill, freeze=c.freeze, thaw=c.thaw, relaunch=c.relaunch, names=images,
+                      leftovers=lambda: [n for n in c.volume_names(volume_type) if not n.startswith("image-")])
 
     def file_target(self):
         datadir = tempfile.mkdtemp(prefix="datadir-", dir=self.work)
@@ -132,6 +144,15 @@ def rbd_cases(env):
     ]
 
 
+def cinder_cases(env):
+    # Cinder's API is the control plane: dead, it fails the store's listings, opens and writes within
+    # their bound, while data already attached flows on (the volumes' own transport is rbd's, above).
+    return [(f"api/cinder-api/{mode}", lambda r, m=mode: faults.auth_dies(r, env, env.cinder_target(), m, env.timeout))
+            for mode in ("refused", "hung")] + [
+        ("kill-9/cinder", lambda r: faults.daemon_killed(r, env, env.cinder_target(), env.size, "a partial image's volume")),
+    ]
+
+
 def file_cases(env):
     return [
         ("kill-9/file", lambda r: faults.daemon_killed(r, env, env.file_target(), env.size, None)),
@@ -160,7 +181,7 @@ def fuzz_cases(env):
     return [("fuzz/parsers", lambda r: fuzz(r, env))]
 
 
-GROUPS = {"http": http_cases, "swift": swift_cases, "keystone": keystone_cases, "rbd": rbd_cases,
+GROUPS = {"http": http_cases, "swift": swift_cases, "keystone": keystone_cases, "rbd": rbd_cases, "cinder": cinder_cases,
           "file": file_cases, "unmount": unmount_cases, "load": load_cases, "names": names_cases,
           "secrets": secrets_cases, "fuzz": fuzz_cases}
 
