@@ -31,7 +31,7 @@ trap cleanup EXIT
 conf=$(CEPH_OBJECTSTORE=bluestore bash scripts/test-ceph.sh start "$work/ceph")
 bash scripts/test-swift.sh start "$work/swift" >/dev/null
 bash scripts/test-keystone.sh start "$work/keystone" "$work/swift" >/dev/null
-bash scripts/test-cinder.sh start "$work/cinder" "$conf" "$work/keystone" >/dev/null
+CINDER_EXPORT_SIZE=16g bash scripts/test-cinder.sh start "$work/cinder" "$conf" "$work/keystone" >/dev/null
 keystone=$(awk '{print $1}' "$work/keystone/ports")
 export CEPH_CONF=$conf   # the mount's librados finds client.cinder's keyring through it
 build_passthrough_ll "$work/pll"

@@ -102,7 +102,9 @@ timeout 30 ceph -c "$ceph_conf" auth get-or-create client.cinder mon 'profile rb
   osd 'profile rbd pool=volumes, profile rbd pool=images' -o "$ceph_dir/ceph.client.cinder.keyring"
 
 # NFS: rpcbind (port 111: the only one on this machine) and ganesha exporting a tmpfs.
-mountpoint -q "$dir/export" || mount -t tmpfs -o size=8g,mode=0777 storefs-cinder-export "$dir/export"
+# ganesha keeps files deleted behind its back open (Cinder deletes volumes through its own mount of
+# the export) and their space with them, for a while: the benchmark asks for more (CINDER_EXPORT_SIZE).
+mountpoint -q "$dir/export" || mount -t tmpfs -o "size=${CINDER_EXPORT_SIZE:-8g},mode=0777" storefs-cinder-export "$dir/export"
 if ! pgrep -x rpcbind >/dev/null; then
   setsid rpcbind -f </dev/null >>"$dir/log/rpcbind.log" 2>&1 &
   echo $! > "$dir/run/rpcbind.pid"

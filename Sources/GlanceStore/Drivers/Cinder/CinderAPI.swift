@@ -53,6 +53,11 @@ final class CinderAPI: Sendable {
     func call(_ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil, what: String) async throws(StoreError) -> Reply {
         let payload = body.flatMap { try? JSONSerialization.data(withJSONObject: $0) }
         let tries = settings.httpRetries + 1
+        let started = ContinuousClock.now
+        defer {
+            logger.debug("cinder request", metadata: ["store": "\(storeID)", "method": "\(method.rawValue)", "path": "\(path)",
+                                                      "seconds": "\(BackendHealth.seconds(ContinuousClock.now - started))"])
+        }
         return try await HTTPClients.withRetries(what, health: health, logger: logger, tries: tries, status: \.status) { () throws(StoreError) -> Reply in
             var token = try await session.token()
             var reply = try await send(method, path, payload, token, what: what)

@@ -18,7 +18,7 @@ actor CinderImageWriter: ImageWriter {
     private var finished = false
     private var lastSign = ContinuousClock.now
 
-    static let blocksInFlight = 4
+    static let blocksInFlight = 12
     /// A long write touches its volume's metadata this often, so that its `updated_at` says it is
     /// alive: other mounts remove partial volumes untouched for an hour.
     static let signOfLife: Duration = .seconds(600)

@@ -5,26 +5,37 @@ import Synchronization
 /// A volume file on an NFS share (`export` + `name` of the connection), read and written with
 /// libnfs over NFSv3: no kernel mount and no root helper (Glance mounts the share with mount.nfs
 /// under `cinder_mount_point_base`; the mount needs neither). libnfs 4 serves one thread per
-/// context, so each open volume has its own context and its calls take turns (each call still
-/// sends its pieces of up to the server's rsize/wsize all at once).
+/// context, so a volume is opened through a few contexts (`lanes`), each taking one call at a time:
+/// blocks go round them, several on the wire at once.
 final class NFSVolumeDevice: VolumeDevice, @unchecked Sendable {
     let transport = "nfs"
     let url: String
-    /// Guards every use of the context and the handle.
-    private let lock = Mutex(())
-    private let context: OpaquePointer
-    private let file: OpaquePointer
+    private let lanes: [Lane]
 
-    private init(context: OpaquePointer, file: OpaquePointer, url: String) {
-        self.context = context
-        self.file = file
+    /// Contexts per open volume: against ganesha, 3 wrote 1 GiB in 2.5-2.6 s where one took 2.5-2.9 s.
+    static let laneCount = 3
+
+    /// One libnfs context with the file open; its lock guards every use of both.
+    final class Lane: @unchecked Sendable {
+        let context: OpaquePointer
+        let file: OpaquePointer
+        let lock = Mutex(())
+        init(context: OpaquePointer, file: OpaquePointer) {
+            self.context = context
+            self.file = file
+        }
+        deinit {
+            nfs_close(context, file)
+            nfs_destroy_context(context)
+        }
+    }
+
+    private init(lanes: [Lane], url: String) {
+        self.lanes = lanes
         self.url = url
     }
 
-    deinit {
-        nfs_close(context, file)
-        nfs_destroy_context(context)
-    }
+    private func lane(_ offset: UInt64) -> Lane { lanes[Int((offset / UInt64(CinderStore.blockSize)) % UInt64(lanes.count))] }
 
     static func open(_ connection: VolumeConnection, readOnly: Bool, timeout: Int, image: String) async throws(StoreError) -> NFSVolumeDevice {
         guard let export = connection.export, let colon = export.firstIndex(of: ":"), !connection.name.isEmpty else {
@@ -35,35 +46,46 @@ final class NFSVolumeDevice: VolumeDevice, @unchecked Sendable {
         let path = String(export[export.index(after: colon)...])
         let url = "nfs://\(server)\(path)/\(connection.name)"
         return try await BlockingIO.run { () throws(StoreError) -> NFSVolumeDevice in
-            guard let context = nfs_init_context() else { throw .io(errno: ENOMEM, "an NFS context for \(url)") }
-            nfs_set_timeout(context, Int32(timeout * 1000))
-            _ = nfs_set_version(context, 3)  // libnfs 4's v4 fails writes of 4 KiB and more
-            var rc = nfs_mount(context, server, path)
-            guard rc == 0 else {
-                let error = Self.error(context, rc, "mounting \(server):\(path)")
-                nfs_destroy_context(context)
-                throw error
+            var lanes: [Lane] = []
+            for _ in 0..<laneCount {
+                lanes.append(try openLane(server: server, path: path, name: connection.name, readOnly: readOnly,
+                                          timeout: timeout, url: url, image: image))
             }
-            var file: OpaquePointer?
-            rc = nfs_open(context, "/" + connection.name, readOnly ? O_RDONLY : O_RDWR, &file)
-            guard rc == 0, let file else {
-                let error = rc == -ENOENT ? .notFound(image: image) : Self.error(context, rc, "opening \(url)")
-                nfs_destroy_context(context)
-                throw error
-            }
-            return NFSVolumeDevice(context: context, file: file, url: url)
+            return NFSVolumeDevice(lanes: lanes, url: url)
         }
+    }
+
+    private static func openLane(server: String, path: String, name: String, readOnly: Bool, timeout: Int,
+                                 url: String, image: String) throws(StoreError) -> Lane {
+        guard let context = nfs_init_context() else { throw .io(errno: ENOMEM, "an NFS context for \(url)") }
+        nfs_set_timeout(context, Int32(timeout * 1000))
+        _ = nfs_set_version(context, 3)  // libnfs 4's v4 fails writes of 4 KiB and more
+        var rc = nfs_mount(context, server, path)
+        guard rc == 0 else {
+            let error = Self.error(context, rc, "mounting \(server):\(path)")
+            nfs_destroy_context(context)
+            throw error
+        }
+        var file: OpaquePointer?
+        rc = nfs_open(context, "/" + name, readOnly ? O_RDONLY : O_RDWR, &file)
+        guard rc == 0, let file else {
+            let error = rc == -ENOENT ? .notFound(image: image) : Self.error(context, rc, "opening \(url)")
+            nfs_destroy_context(context)
+            throw error
+        }
+        return Lane(context: context, file: file)
     }
 
     func read(at offset: UInt64, count: Int, sequential: Bool) async throws(StoreError) -> ImageBytes {
         let memory = Memory(base: UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 4096))
         let owner = ExternalMemory(release: { memory.base.deallocate() })
-        let got = try await BlockingIO.run { [self] () throws(StoreError) -> Int in
-            try lock.withLock { _ throws(StoreError) -> Int in
+        let lane = self.lane(offset), url = self.url
+        let got = try await BlockingIO.run { () throws(StoreError) -> Int in
+            try lane.lock.withLock { _ throws(StoreError) -> Int in
                 var done = 0
                 while done < count {
-                    let rc = nfs_pread(context, file, offset + UInt64(done), UInt64(count - done), memory.base + done)
-                    guard rc >= 0 else { throw Self.error(context, rc, "reading \(url)") }
+                    let rc = nfs_pread(lane.context, lane.file, offset + UInt64(done), UInt64(count - done), memory.base + done)
+                    guard rc >= 0 else { throw Self.error(lane.context, rc, "reading \(url)") }
                     if rc == 0 { break }
                     done += Int(rc)
                 }
@@ -74,13 +96,14 @@ final class NFSVolumeDevice: VolumeDevice, @unchecked Sendable {
     }
 
     func write(at offset: UInt64, _ buffer: ObjectBuffer) async throws(StoreError) {
-        try await BlockingIO.run { [self] () throws(StoreError) in
-            try lock.withLock { _ throws(StoreError) in
+        let lane = self.lane(offset), url = self.url
+        try await BlockingIO.run { () throws(StoreError) in
+            try lane.lock.withLock { _ throws(StoreError) in
                 let bytes = buffer.bytes
                 var done = 0
                 while done < bytes.count {
-                    let rc = nfs_pwrite(context, file, offset + UInt64(done), UInt64(bytes.count - done), bytes.baseAddress! + done)
-                    guard rc > 0 else { throw Self.error(context, rc, "writing \(url)") }
+                    let rc = nfs_pwrite(lane.context, lane.file, offset + UInt64(done), UInt64(bytes.count - done), bytes.baseAddress! + done)
+                    guard rc > 0 else { throw Self.error(lane.context, rc, "writing \(url)") }
                     done += Int(rc)
                 }
             }
@@ -88,10 +111,13 @@ final class NFSVolumeDevice: VolumeDevice, @unchecked Sendable {
     }
 
     func flush() async throws(StoreError) {
-        try await BlockingIO.run { [self] () throws(StoreError) in
-            try lock.withLock { _ throws(StoreError) in
-                let rc = nfs_fsync(context, file)
-                guard rc == 0 else { throw Self.error(context, rc, "flushing \(url)") }
+        let url = self.url
+        for lane in lanes {
+            try await BlockingIO.run { () throws(StoreError) in
+                try lane.lock.withLock { _ throws(StoreError) in
+                    let rc = nfs_fsync(lane.context, lane.file)
+                    guard rc == 0 else { throw Self.error(lane.context, rc, "flushing \(url)") }
+                }
             }
         }
     }

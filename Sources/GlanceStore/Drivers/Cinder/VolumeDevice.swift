@@ -32,6 +32,18 @@ final class VolumeTransports: Sendable {
 
     /// Opens the volume the connection names; `image` for messages.
     func open(_ connection: VolumeConnection, readOnly: Bool, image: String) async throws(StoreError) -> any VolumeDevice {
+        do throws(StoreError) {
+            return try await openDevice(connection, readOnly: readOnly, image: image)
+        } catch {
+            // The attachment worked and its transport did not: a setting of this host (a key, a
+            // route to the monitors or the NFS server), which the operator needs to read about.
+            logger.error("cannot reach an attached volume", metadata: [
+                "store": "\(storeID)", "image": "\(image)", "transport": "\(connection.driverVolumeType)", "error": "\(error)"])
+            throw error
+        }
+    }
+
+    private func openDevice(_ connection: VolumeConnection, readOnly: Bool, image: String) async throws(StoreError) -> any VolumeDevice {
         switch connection.driverVolumeType {
         case "rbd": return try await openRBD(connection, readOnly: readOnly, image: image)
         case "nfs": return try await NFSVolumeDevice.open(connection, readOnly: readOnly, timeout: timeout, image: image)

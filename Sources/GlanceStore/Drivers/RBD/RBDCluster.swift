@@ -155,6 +155,10 @@ final class RBDCluster: Sendable {
             // No conf file is needed when the monitors are known (its keyring setting, if any, is used).
             _ = rados_conf_set(cluster, "mon_host", monitors)
             rc = 0
+            // Without a key librados would wait out the mount timeout and say only "timed out".
+            if let missing = Self.missingKeyring(cluster) {
+                throw .forbidden("rbd store \(storeID): no key for client.\(settings.user ?? "admin"): librados looked in \(missing) (put it in /etc/ceph/ceph.client.\(settings.user ?? "admin").keyring, where os-brick looks, or name a ceph.conf with a keyring setting in $CEPH_CONF)")
+            }
         }
         guard rc == 0 else {
             throw .badStoreConfiguration(store: storeID, reason: "cannot read the Ceph configuration \(settings.cephConf ?? "(librados' default search)"): \(Self.text(rc))")
@@ -199,6 +203,17 @@ final class RBDCluster: Sendable {
     }
 
     static func text(_ rc: Int32) -> String { String(cString: strerror(-rc)) }
+
+    /// The keyring files librados would read (its `keyring` setting, expanded), when none exists and
+    /// no `key` is set; nil when a key can be found.
+    static func missingKeyring(_ cluster: rados_t) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        if rados_conf_get(cluster, "key", &buffer, buffer.count) == 0, buffer[0] != 0 { return nil }
+        guard rados_conf_get(cluster, "keyring", &buffer, buffer.count) == 0 else { return nil }
+        let paths = String(cString: buffer).split(whereSeparator: { $0 == "," || $0 == " " || $0 == ";" }).map(String.init)
+        guard !paths.isEmpty, !paths.contains(where: { FileManager.default.fileExists(atPath: $0) }) else { return nil }
+        return paths.joined(separator: ", ")
+    }
 
     /// A librbd return code as the store error Glance would raise.
     static func error(_ rc: Int32, image: String, _ what: String) -> StoreError {
