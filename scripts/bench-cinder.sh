@@ -74,7 +74,10 @@ remove() {
     local) rm "$work/local/$2" ;;
   esac
 }
-cold() { remove_written; sync; echo 3 > /proc/sys/vm/drop_caches; }
+# ganesha keeps files deleted behind its back (every run's) open, and slows down as they pile up: a
+# fresh one before each run (not timed; after the mount let go of its idle read attachments), so no
+# run pays for the ones before it.
+cold() { remove_written; sync; echo 3 > /proc/sys/vm/drop_caches; sleep 2.5; bash scripts/test-cinder.sh relaunch "$work/cinder" ganesha; }
 w_import() { local n; n=$(fresh rbd imp); rbd -c "$conf" import --no-progress "$source_file" "volumes/$n"; }
 w_nfscp() { local n; n=$(fresh nfs cp); nfs-cp "$source_file" "nfs://127.0.0.1/export/$n" >/dev/null; }
 w_ours_rbd() { local n; n=$(fresh ours-rbd ours); cp "$source_file" "$work/mnt/ours/vrbd/$n"; }

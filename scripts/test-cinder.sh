@@ -8,7 +8,8 @@
 # reserved Cinder's port and made its service user and volumev3 endpoints).
 #   test-cinder.sh start DIR CEPH_CONF KEYSTONE_DIR   prints Cinder's port (also in DIR/port)
 #   test-cinder.sh stop DIR            stops what `start DIR` started (by PID) and nothing else
-#   test-cinder.sh relaunch DIR NAME   starts daemon NAME (cinder-api, ...) again, as `start` did
+#   test-cinder.sh relaunch DIR NAME   starts daemon NAME (cinder-api, ...) again, as `start` did;
+#                                      `ganesha` stops the NFS server and starts a fresh one
 # Cinder's database is a private PostgreSQL 15 (with sqlite, concurrent requests fail: "database is
 # locked"), its message bus RabbitMQ as a plain process. cinder-volume runs in a private mount
 # namespace where /usr/sbin/mount.nfs is a stand-in that bind-mounts the export (this kernel has no
@@ -50,9 +51,29 @@ stop() {
   mountpoint -q "$dir/export" && umount "$dir/export" || true
 }
 
+# ganesha in the background (it owns its pid file), answering NFS before this returns.
+start_ganesha() {
+  ganesha.nfsd -F -f "$dir/ganesha.conf" -L "$dir/log/ganesha.log" -p "$dir/run/ganesha.pid" \
+    -N NIV_WARN </dev/null >>"$dir/log/ganesha.out" 2>&1 &
+  disown
+  local port; port=$(awk '{print $1}' "$dir/nfs.ports")
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; sleep 0.1; done
+  echo "ganesha did not listen on $port; logs in $dir/log" >&2
+  return 1
+}
+
 case "$action" in
 stop) stop; exit 0 ;;
-relaunch) relaunch "$3"; exit 0 ;;
+relaunch)
+  if [ "$3" = ganesha ]; then
+    # A fresh ganesha: it lets go of files deleted behind its back (and of their space).
+    pid=$(cat "$dir/run/ganesha.pid"); kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || true; done
+    start_ganesha
+    exit 0
+  fi
+  relaunch "$3"; exit 0 ;;
 start) ;;
 *) echo "usage: $0 start DIR CEPH_CONF KEYSTONE_DIR | stop DIR | relaunch DIR NAME" >&2; exit 2 ;;
 esac
@@ -130,10 +151,8 @@ EXPORT {
 LOG { Default_Log_Level = WARN; }
 CONF
 for _ in $(seq 50); do rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && break; sleep 0.1; done
-ganesha.nfsd -F -f "$dir/ganesha.conf" -L "$dir/log/ganesha.log" -p "$dir/run/ganesha.pid" \
-  -N NIV_WARN </dev/null >>"$dir/log/ganesha.out" 2>&1 &
-disown
 echo "$nfs_port $mnt_port" > "$dir/nfs.ports"
+start_ganesha
 echo "127.0.0.1:/export" > "$dir/nfs_shares"
 
 # Cinder's own mount of the share, in cinder-volume's private namespace: a bind mount of the export.
