@@ -94,11 +94,14 @@ pg_port=$(free_port); rabbit_port=$(free_port); rabbit_dist=$(free_port); epmd_p
 nfs_port=$(free_port); mnt_port=$(free_port); nlm_port=$(free_port); rquota_port=$(free_port)
 echo "$epmd_port" > "$dir/epmd.port"
 
-# PostgreSQL: its own cluster, socket only, trusted (nothing but loopback tests reach it).
+# PostgreSQL: its own cluster, socket only, trusted (nothing but loopback tests reach it). It runs as
+# user postgres, who must reach its directories (mktemp -d makes DIR 0700).
+chmod 755 "$dir"
 chown postgres: "$dir/pgsock"
 install -d -o postgres -g postgres "$dir/pg"
 as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
-as_postgres /usr/lib/postgresql/15/bin/initdb -D "$dir/pg" --auth=trust -U postgres >"$dir/log/initdb.log" 2>&1
+as_postgres /usr/lib/postgresql/15/bin/initdb -D "$dir/pg" --auth=trust -U postgres >"$dir/log/initdb.log" 2>&1 ||
+  { echo "initdb failed: $(tail -n 3 "$dir/log/initdb.log")" >&2; exit 1; }
 launch postgres setpriv --reuid=postgres --regid=postgres --init-groups /usr/lib/postgresql/15/bin/postgres \
   -D "$dir/pg" -p "$pg_port" -k "$dir/pgsock" -c listen_addresses= -c fsync=off -c max_connections=200
 
