@@ -320,10 +320,14 @@ struct ValidationTests {
 
     @Test func secretsNeverAppearInDiagnostics() throws {
         let f = ConfigFixture()
-        let text = f.validConfig("[c]\ncinder_store_password = hunter2-secret\nunknown_secret = hunter2-secret\n",
+        let text = f.validConfig("[c]\ncinder_store_password = hunter2-secret\nunknown_secret = hunter2-secret\n"
+                                 + "cinder_store_auth_address = http://k:5000/v3\ncinder_store_user_name = g\ncinder_store_project_name = p\n",
                                  backends: "fast:file, slow:file, c:cinder")
         let c = try f.configuration(text)
         #expect(!c.warnings.map(\.description).joined().contains("hunter2"))
+        // Refused (no user, no project): the error names what is missing, never the password.
+        let errors = try f.errors(f.validConfig("[c]\ncinder_store_password = hunter2-secret\n", backends: "fast:file, c:cinder"))
+        #expect(errors.count == 1 && !errors.map(\.description).joined().contains("hunter2"))
     }
 
     @Test func wholeGlanceAPIConfLoadsUnchanged() throws {

@@ -87,7 +87,10 @@ struct StoresCommandTests {
             swift_store_auth_address = https://keystone.example:5000/v3
             [vol]
             cinder_volume_type = fast-ssd
+            cinder_store_auth_address = https://keystone.example:5000/v3
+            cinder_store_user_name = glance
             cinder_store_password = s3cr3t-pass
+            cinder_store_project_name = images
             [os_glance_staging_store]
             filesystem_store_datadir = \(f.dir)/staging
             [os_glance_tasks_store]

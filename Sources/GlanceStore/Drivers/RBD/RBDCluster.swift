@@ -210,7 +210,8 @@ final class RBDCluster: Sendable {
         var buffer = [CChar](repeating: 0, count: 4096)
         if rados_conf_get(cluster, "key", &buffer, buffer.count) == 0, buffer[0] != 0 { return nil }
         guard rados_conf_get(cluster, "keyring", &buffer, buffer.count) == 0 else { return nil }
-        let paths = String(cString: buffer).split(whereSeparator: { $0 == "," || $0 == " " || $0 == ";" }).map(String.init)
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let paths = text.split(whereSeparator: { $0 == "," || $0 == " " || $0 == ";" }).map(String.init)
         guard !paths.isEmpty, !paths.contains(where: { FileManager.default.fileExists(atPath: $0) }) else { return nil }
         return paths.joined(separator: ", ")
     }
