@@ -78,6 +78,9 @@ struct VolumeConnection: Sendable, Equatable {
     /// nfs: `host:/path`.
     let export: String?
     let accessMode: String?
+    /// nfs: `raw` or `qcow2` (the bytes of a qcow2 file are not the image's).
+    let format: String?
+    let encrypted: Bool
 
     init(json: [String: Any]) {
         driverVolumeType = json["driver_volume_type"] as? String ?? ""
@@ -88,5 +91,7 @@ struct VolumeConnection: Sendable, Equatable {
         clusterName = json["cluster_name"] as? String
         export = json["export"] as? String
         accessMode = json["access_mode"] as? String
+        format = json["format"] as? String
+        encrypted = (json["encrypted"] as? Bool) ?? false
     }
 }

@@ -44,6 +44,10 @@ final class VolumeTransports: Sendable {
     }
 
     private func openDevice(_ connection: VolumeConnection, readOnly: Bool, image: String) async throws(StoreError) -> any VolumeDevice {
+        // Glance refuses both too: their bytes on the backend are not the image's.
+        if connection.encrypted || connection.format == "qcow2" {
+            throw .io(errno: EOPNOTSUPP, "volume of \(image): " + (connection.encrypted ? "an encrypted volume" : "a qcow2 volume file") + " is not supported")
+        }
         switch connection.driverVolumeType {
         case "rbd": return try await openRBD(connection, readOnly: readOnly, image: image)
         case "nfs": return try await NFSVolumeDevice.open(connection, readOnly: readOnly, timeout: timeout, image: image)
