@@ -107,3 +107,10 @@ private struct ExternalSlice: @unchecked Sendable {
 public protocol BufferedImageReader: ImageReader {
     func readBuffers(at offset: UInt64, count: Int) async throws(StoreError) -> ImageBytes
 }
+
+extension BufferedImageReader {
+    /// A copy of the buffers, for callers that want an array.
+    public func read(at offset: UInt64, count: Int) async throws(StoreError) -> [UInt8] {
+        try await readBuffers(at: offset, count: count).array
+    }
+}

@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import GlanceConfig
 import NIOCore
-import Synchronization
 
 /// A Keystone v3 token of the store's own user (`cinder_store_*`), scoped to its project, and the Cinder
 /// endpoint it leads to: `cinder_endpoint_template` with the project's id, else the catalog's
@@ -26,38 +25,20 @@ struct CinderToken: Sendable, Equatable {
 final class CinderSession: Sendable {
     let settings: CinderStoreSettings
     private let client: HTTPClient
-    private let state = Mutex<(token: CinderToken?, renewing: Task<CinderToken, any Error>?)>((nil, nil))
+    private let shared: SharedCredential<CinderToken>
 
     init(settings: CinderStoreSettings, client: HTTPClient) {
         self.settings = settings
         self.client = client
+        shared = SharedCredential(what: "authenticating at \(settings.credentials.authAddress)") { $0.expiresSoon }
     }
 
     func token() async throws(StoreError) -> CinderToken {
-        let current = state.withLock { $0.token }
-        if let current, !current.expiresSoon { return current }
-        return try await renew(replacing: current)
+        try await shared.value { () throws(StoreError) in try await self.authenticate() }
     }
 
     func renew(replacing stale: CinderToken?) async throws(StoreError) -> CinderToken {
-        let task: Task<CinderToken, any Error> = state.withLock { s in
-            if let token = s.token, token != stale { return Task { token } }
-            if let renewing = s.renewing { return renewing }
-            let task = Task { try await self.authenticate() }
-            s.renewing = task
-            return task
-        }
-        do {
-            let token = try await task.value
-            state.withLock { s in
-                if s.renewing == task { s.renewing = nil }
-                s.token = token
-            }
-            return token
-        } catch {
-            state.withLock { s in if s.renewing == task { s.renewing = nil } }
-            throw (error as? StoreError) ?? .remoteServiceUnavailable("authenticating at \(settings.credentials.authAddress): \(error)")
-        }
+        try await shared.renew(replacing: stale) { () throws(StoreError) in try await self.authenticate() }
     }
 
     private func authenticate() async throws(StoreError) -> CinderToken {

@@ -105,9 +105,11 @@ public final class CinderStore: Store {
         let volume = try await volume(of: name)
         let device = try await attachments.acquire(volume, image: name)
         noteTransport(volume.id, device.transport)
-        return CinderImageReader(size: volume.imageSize, device: device, chunkSize: UInt64(Self.blockSize)) { [attachments] in
-            attachments.release(volume.id)
-        }
+        // Blocks fetched ahead for sequential readers, as rbd's; the attachment let go at close.
+        return ChunkedImageReader(size: volume.imageSize, chunkSize: UInt64(Self.blockSize), depth: 8, describe: "cinder volume \(volume.id)",
+                                  fetch: { start, length, sequential throws(StoreError) in
+                                      try await device.read(at: start, count: length, sequential: sequential)
+                                  }, onClose: { [attachments] in attachments.release(volume.id) })
     }
 
     // MARK: Writing
@@ -221,37 +223,5 @@ public final class CinderStore: Store {
                     "store": "\(store)", "volume": "\(volume.id)", "error": "\(error)"])
             }
         }
-    }
-}
-
-/// Reads an image's bytes from its attached volume in blocks, fetched ahead for sequential readers.
-final class CinderImageReader: BufferedImageReader {
-    let size: UInt64
-    private let chunks: ReadAhead
-    private let onClose: @Sendable () -> Void
-    private let closed = Mutex(false)
-
-    static let depth: UInt64 = 8
-
-    init(size: UInt64, device: any VolumeDevice, chunkSize: UInt64, onClose: @escaping @Sendable () -> Void) {
-        self.size = size
-        self.onClose = onClose
-        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: Self.depth, describe: "cinder volume") { index, sequential in
-            let start = index * chunkSize, length = Int(min(size, start + chunkSize) - start)
-            return Task { try await device.read(at: start, count: length, sequential: sequential) }
-        }
-    }
-
-    func read(at offset: UInt64, count: Int) async throws(StoreError) -> [UInt8] {
-        try await readBuffers(at: offset, count: count).array
-    }
-
-    func readBuffers(at offset: UInt64, count: Int) async throws(StoreError) -> ImageBytes {
-        try await chunks.read(at: offset, count: count)
-    }
-
-    func close() async {
-        chunks.close()
-        if closed.withLock({ c in defer { c = true }; return !c }) { onClose() }
     }
 }

@@ -29,10 +29,6 @@ final class HTTPImageReader: BufferedImageReader {
         }
     }
 
-    func read(at offset: UInt64, count: Int) async throws(StoreError) -> [UInt8] {
-        try await readBuffers(at: offset, count: count).array
-    }
-
     func readBuffers(at offset: UInt64, count: Int) async throws(StoreError) -> ImageBytes {
         try await chunks.read(at: offset, count: count)
     }

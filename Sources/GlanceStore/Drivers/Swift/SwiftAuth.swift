@@ -28,12 +28,7 @@ struct SwiftSession: Sendable, Equatable {
 final class SwiftAuth: Sendable {
     let settings: SwiftStoreSettings
     private let client: HTTPClient
-    private let state = Mutex<State>(State())
-
-    private struct State {
-        var session: SwiftSession?
-        var renewing: Task<SwiftSession, any Error>?
-    }
+    private let shared: SharedCredential<SwiftSession>
 
     /// Glance's `swift_store_expire_soon_interval`: a token this close to expiry is renewed first.
     static let expireSoon: Duration = .seconds(60)
@@ -41,38 +36,20 @@ final class SwiftAuth: Sendable {
     init(settings: SwiftStoreSettings, client: HTTPClient) {
         self.settings = settings
         self.client = client
+        shared = SharedCredential(what: "authenticating at \(settings.credentials.authAddress)") { $0.expiresSoon }
     }
 
     /// The token in use, if any (for tests and diagnostics).
-    var currentToken: String? { state.withLock { $0.session?.token } }
+    var currentToken: String? { shared.current?.token }
 
     /// The current session, authenticating first when there is none or it is about to expire.
     func session() async throws(StoreError) -> SwiftSession {
-        let current = state.withLock { $0.session }
-        if let current, !current.expiresSoon { return current }
-        return try await renew(replacing: current)
+        try await shared.value { () throws(StoreError) in try await self.authenticate() }
     }
 
     /// A new session, unless another caller already replaced `stale` (then that one).
     func renew(replacing stale: SwiftSession?) async throws(StoreError) -> SwiftSession {
-        let task: Task<SwiftSession, any Error> = state.withLock { s in
-            if let session = s.session, session != stale { return Task { session } }
-            if let renewing = s.renewing { return renewing }
-            let task = Task { try await self.authenticate() }
-            s.renewing = task
-            return task
-        }
-        do {
-            let session = try await task.value
-            state.withLock { s in
-                if s.renewing == task { s.renewing = nil }
-                s.session = session
-            }
-            return session
-        } catch {
-            state.withLock { s in if s.renewing == task { s.renewing = nil } }
-            throw (error as? StoreError) ?? .remoteServiceUnavailable("authenticating at \(settings.credentials.authAddress): \(error)")
-        }
+        try await shared.renew(replacing: stale) { () throws(StoreError) in try await self.authenticate() }
     }
 
     private func authenticate() async throws(StoreError) -> SwiftSession {
