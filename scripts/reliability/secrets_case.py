@@ -15,7 +15,7 @@ KEYSTONE_PASSWORD = "glancepw"  # test-keystone.sh's user glance
 
 def cinder_options(keystone, password):
     return (f"cinder_store_auth_address = {keystone.auth}\ncinder_store_user_name = glance\n"
-            f"cinder_store_password = {password}\ncinder_store_project_name = images\ncinder_http_retries = 0")
+            f"cinder_store_password = {password}\ncinder_store_project_name = images")
 
 
 def run(result, env):
