@@ -45,7 +45,7 @@ stop() {
   if [ -s "$dir/epmd.port" ]; then
     pkill -f "epmd.*-port $(cat "$dir/epmd.port")" 2>/dev/null || true
     for pid in $(pgrep -x epmd); do
-      tr '\0' ' ' < "/proc/$pid/environ" 2>/dev/null | grep -q "ERL_EPMD_PORT=$(cat "$dir/epmd.port")" && kill "$pid" 2>/dev/null || true
+      { tr '\0' ' ' < "/proc/$pid/environ"; } 2>/dev/null | grep -q "ERL_EPMD_PORT=$(cat "$dir/epmd.port")" && kill "$pid" 2>/dev/null || true
     done
   fi
   mountpoint -q "$dir/export" && umount "$dir/export" || true
@@ -179,6 +179,10 @@ osapi_volume_listen_port = $port
 osapi_volume_workers = 1
 enabled_backends = rbd-1,nfs-1
 graceful_shutdown_timeout = 2
+# The volume service tells the scheduler its pools every 5 s (Cinder's default: 60 s, with the
+# announcements at start lost when the scheduler is not listening yet: no pool for a minute or more).
+periodic_interval = 5
+periodic_fuzzy_delay = 0
 log_dir = $dir/log
 rootwrap_config = /etc/cinder/rootwrap.conf
 my_ip = 127.0.0.1
