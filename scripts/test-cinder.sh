@@ -105,7 +105,8 @@ as_postgres /usr/lib/postgresql/15/bin/initdb -D "$dir/pg" --auth=trust -U postg
 launch postgres setpriv --reuid=postgres --regid=postgres --init-groups /usr/lib/postgresql/15/bin/postgres \
   -D "$dir/pg" -p "$pg_port" -k "$dir/pgsock" -c listen_addresses= -c fsync=off -c max_connections=200
 
-# RabbitMQ as a plain process (the /usr/sbin wrapper switches user): own node name, ports and data.
+# RabbitMQ as a plain process (the /usr/sbin wrapper switches user): own node name, ports and data;
+# one Erlang scheduler that sleeps when idle (its default spins, taking CPU the tests need).
 cat > "$dir/rabbit/rabbitmq.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:$rabbit_port
 loopback_users = none
@@ -117,6 +118,7 @@ launch rabbitmq env HOME="$dir/rabbit" RABBITMQ_NODENAME="storefs$rabbit_port@lo
   ERL_EPMD_PORT="$epmd_port" ERL_EPMD_ADDRESS=127.0.0.1 RABBITMQ_MNESIA_BASE="$dir/rabbit/mnesia" \
   RABBITMQ_LOGS="$dir/log/rabbitmq-server.log" RABBITMQ_CONFIG_FILE="$dir/rabbit/rabbitmq" \
   RABBITMQ_ENABLED_PLUGINS_FILE="$dir/rabbit/enabled_plugins" RABBITMQ_CONF_ENV_FILE=/nonexistent \
+  RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none" \
   "$rabbit/rabbitmq-server"
 
 # Ceph: the volumes pool and Cinder's user (caps as Cinder's documentation gives them).
@@ -179,9 +181,9 @@ osapi_volume_listen_port = $port
 osapi_volume_workers = 1
 enabled_backends = rbd-1,nfs-1
 graceful_shutdown_timeout = 2
-# The volume service tells the scheduler its pools every 5 s (Cinder's default: 60 s, with the
+# The volume service tells the scheduler its pools every 10 s (Cinder's default: 60 s, with the
 # announcements at start lost when the scheduler is not listening yet: no pool for a minute or more).
-periodic_interval = 5
+periodic_interval = 10
 periodic_fuzzy_delay = 0
 log_dir = $dir/log
 rootwrap_config = /etc/cinder/rootwrap.conf
