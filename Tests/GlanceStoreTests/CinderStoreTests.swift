@@ -212,8 +212,9 @@ final class CinderHarness: StoreHarness, @unchecked Sendable {
         #expect(try h.volumes().map { $0.name.hasPrefix("storefs-partial-half.") } == [true])
         // A second store starting now sees a young leftover: reported, not removed.
         _ = try h.store()
-        try await Task.sleep(for: .seconds(1))
-        #expect(try h.volumes().count == 1)
+        try await Task.sleep(for: .seconds(2))
+        // Still attached to our writer: not detached, not being deleted.
+        #expect(try h.volumes().map { "\($0.status) \($0.attachments)" } == ["in-use 1"])
         await writer.abort()
         _ = try await waitUntil { try h.volumes().isEmpty }
     }

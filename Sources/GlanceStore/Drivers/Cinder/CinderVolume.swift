@@ -74,10 +74,8 @@ struct VolumeConnection: Sendable, Equatable {
     let hosts: [String]
     let ports: [String]
     let authUsername: String?
-    let clusterName: String?
     /// nfs: `host:/path`.
     let export: String?
-    let accessMode: String?
     /// nfs: `raw` or `qcow2` (the bytes of a qcow2 file are not the image's).
     let format: String?
     let encrypted: Bool
@@ -88,9 +86,7 @@ struct VolumeConnection: Sendable, Equatable {
         hosts = ((json["hosts"] as? [Any]) ?? []).map { "\($0)" }
         ports = ((json["ports"] as? [Any]) ?? []).map { "\($0)" }
         authUsername = json["auth_username"] as? String
-        clusterName = json["cluster_name"] as? String
         export = json["export"] as? String
-        accessMode = json["access_mode"] as? String
         format = json["format"] as? String
         encrypted = (json["encrypted"] as? Bool) ?? false
     }

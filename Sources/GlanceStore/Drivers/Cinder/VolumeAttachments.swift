@@ -95,8 +95,6 @@ final class VolumeAttachments: Sendable {
         for (volumeID, entry) in all { await detach(entry.attaching, volumeID) }
     }
 
-    var count: Int { entries.withLock { $0.count } }
-
     /// The volume's read attachment deleted now if no reader uses it (it is only waiting out its idle
     /// time); false when a reader of this mount holds it.
     func dropIdle(_ volumeID: String) async -> Bool {
