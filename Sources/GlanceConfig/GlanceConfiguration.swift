@@ -15,6 +15,8 @@ public struct StoreDefinition: Sendable {
     public var swift: SwiftStoreSettings? = nil
     /// The cinder store's resolved options (cinder stores only).
     public var cinder: CinderStoreSettings? = nil
+    /// The vmware store's resolved options (vmware stores only).
+    public var vmware: VMwareStoreSettings? = nil
 }
 
 /// A configuration that passed validation: the enabled stores in config order, the reserved stores
@@ -176,6 +178,9 @@ public struct GlanceConfiguration: Sendable {
         }
         if type == .cinder {
             definition.cinder = CinderStoreSettings.resolve(section: section, storeID: id, declaredAt: declaredAt, diagnostics: &d)
+        }
+        if type == .vmware {
+            definition.vmware = VMwareStoreSettings.resolve(section: section, storeID: id, declaredAt: declaredAt, diagnostics: &d)
         }
         return definition
     }

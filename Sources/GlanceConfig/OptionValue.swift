@@ -114,6 +114,29 @@ public enum OptionParsing {
         return s
     }
 
+    /// A host address, optionally with `:port` (an IPv6 address with a port in brackets: `[::1]:443`).
+    public static func hostAndPort(_ raw: String) throws(OptionValueError) -> String {
+        let s = strip(raw)
+        if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
+            let address = String(s[s.index(after: s.startIndex)..<close]), rest = s[s.index(after: close)...]
+            _ = try hostAddress(address)
+            if rest.isEmpty { return s }
+            guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()), (1...65535).contains(port) else {
+                throw .invalid("'\(s)' is not a host address or host:port")
+            }
+            return s
+        }
+        if let colon = s.lastIndex(of: ":"), s.filter({ $0 == ":" }).count == 1 {
+            let port = s[s.index(after: colon)...]
+            guard let number = Int(port), (1...65535).contains(number) else {
+                throw .invalid("'\(s)': '\(port)' is not a port (1-65535)")
+            }
+            _ = try hostAddress(String(s[..<colon]))
+            return s
+        }
+        return try hostAddress(s)
+    }
+
     static func isIPv4(_ s: String) -> Bool {
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts.allSatisfy { p in

@@ -19,6 +19,7 @@ public final class StoreRegistry: Sendable {
         .rbd: { definition, logger throws(StoreError) in try RBDStore(definition: definition, logger: logger) },
         .swift: { definition, logger throws(StoreError) in try SwiftStore(definition: definition, logger: logger) },
         .cinder: { definition, logger throws(StoreError) in try CinderStore(definition: definition, logger: logger) },
+        .vmware: { definition, logger throws(StoreError) in try VMwareStore(definition: definition, logger: logger) },
     ]
 
     public init(configuration: GlanceConfiguration, logger: Logger) throws(StoreError) {

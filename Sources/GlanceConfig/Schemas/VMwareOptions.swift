@@ -1,6 +1,9 @@
 /// `gs/_drivers/vmware_datastore.py:55-235`.
 public enum VMwareOptions {
-    public static let serverHost = Option<String?>.hostAddress("vmware_server_host")
+    /// Glance's HostAddress; glance-storefs also takes `host:port` (`[v6]:port`), which Glance's type refuses.
+    public static let serverHost = Option<String?>(
+        name: "vmware_server_host", kind: .hostAddress, defaultValue: nil, isSecret: false, deprecatedNames: []
+    ) { raw throws(OptionValueError) in try OptionParsing.hostAndPort(raw.last!) }
     public static let serverUsername = Option<String?>.string("vmware_server_username")
     public static let serverPassword = Option<String?>.string("vmware_server_password", secret: true)
     public static let apiRetryCount = Option<Int?>.integer("vmware_api_retry_count", default: 10, min: 1)
@@ -11,8 +14,12 @@ public enum VMwareOptions {
     /// `dc_path:ds_name[:weight]`, one per line or occurrence.
     public static let datastores = Option<[String]?>.multiString("vmware_datastores")
 
+    /// glance-storefs: seconds to connect to vCenter or wait for an answer before a try fails.
+    public static let timeout = HTTPOptions.timeout
+
     public static let all: [AnyOption] = [
         serverHost.erased, serverUsername.erased, serverPassword.erased, apiRetryCount.erased,
         taskPollInterval.erased, storeImageDir.erased, insecure.erased, caFile.erased, datastores.erased,
+        timeout.erased,
     ]
 }
