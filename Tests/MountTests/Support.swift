@@ -105,9 +105,10 @@ final class Demo: @unchecked Sendable {
     private let logBase: String
 
     /// `http`: the options of an http store `web` added after the file stores; `rbd`: those of an
-    /// rbd store `ceph` after them; `swift`: those of a swift store `obj`; `cinder`: a cinder store `vols` last.
+    /// rbd store `ceph` after them; `swift`: those of a swift store `obj`; `cinder`: a cinder store `vols`;
+    /// `vmware`: a vmware store `vm` last.
     init(stores: [String] = ["fast", "cheap"], extra: String = "", http: String? = nil, rbd: String? = nil, swift: String? = nil,
-         cinder: String? = nil) {
+         cinder: String? = nil, vmware: String? = nil) {
         dir = sh("mktemp -d /tmp/storefs-test.XXXXXX").out.trimmingCharacters(in: .whitespacesAndNewlines)
         self.stores = stores
         config = dir + "/glance-api.conf"
@@ -116,7 +117,7 @@ final class Demo: @unchecked Sendable {
         try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
         var text = "[DEFAULT]\nenabled_backends = " + stores.map { "\($0):file" }.joined(separator: ", ")
             + (http == nil ? "" : ", web:http") + (rbd == nil ? "" : ", ceph:rbd") + (swift == nil ? "" : ", obj:swift")
-            + (cinder == nil ? "" : ", vols:cinder") + "\n"
+            + (cinder == nil ? "" : ", vols:cinder") + (vmware == nil ? "" : ", vm:vmware") + "\n"
         text += "\n[glance_store]\ndefault_backend = \(stores[0])\n"
         for store in stores {
             text += "\n[\(store)]\nfilesystem_store_datadir = \(dir)/data/\(store)\nstore_description = The \(store) store\n"
@@ -127,6 +128,7 @@ final class Demo: @unchecked Sendable {
         if let rbd { text += "\n[ceph]\n\(rbd)\n" }
         if let swift { text += "\n[obj]\n\(swift)\n" }
         if let cinder { text += "\n[vols]\n\(cinder)\n" }
+        if let vmware { text += "\n[vm]\n\(vmware)\n" }
         text += extra
         _ = FileManager.default.createFile(atPath: config, contents: Data(text.utf8))
         for store in stores { try? FileManager.default.createDirectory(atPath: datadir(store), withIntermediateDirectories: true) }

@@ -509,6 +509,26 @@ class Keystone(Daemons):
         script("test-keystone.sh", "stop", self.dir)
 
 
+class VCSim(Daemons):
+    """scripts/test-vcsim.sh: govmomi's vCenter simulator with two datastores."""
+
+    DAEMON = "vcsim"
+    PASSWORD = "vcsim-secret-Pw4x"
+
+    def __init__(self, work):
+        self.dir = tempfile.mkdtemp(prefix="vcsim-", dir=work)
+        self.port = int(script("test-vcsim.sh", "start", self.dir).split()[0])
+
+    def store_options(self, directory, password=PASSWORD):
+        return (f"vmware_server_host = 127.0.0.1:{self.port}\nvmware_server_username = storefs\n"
+                f"vmware_server_password = {password}\nvmware_ca_file = {self.dir}/tls/ca.pem\n"
+                f"vmware_store_image_dir = /{directory}\nvmware_datastores = DC0:LocalDS_0\n"
+                "vmware_datastores = DC0:LocalDS_1:5")
+
+    def stop(self):
+        script("test-vcsim.sh", "stop", self.dir)
+
+
 class Ceph(Daemons):
     """scripts/test-ceph.sh: one mon, one mgr, one OSD. Bluestore (on a sparse file) when the OSD
     is to be killed and started again: memstore would come back empty."""

@@ -20,7 +20,7 @@ import faults  # noqa: E402
 import load  # noqa: E402
 import names  # noqa: E402
 import secrets_case  # noqa: E402
-from common import MiB, Ceph, Cinder, Keystone, Nginx, Swift, run_case, sh  # noqa: E402
+from common import MiB, Ceph, Cinder, Keystone, Nginx, Swift, VCSim, run_case, sh  # noqa: E402
 from faults import Target  # noqa: E402
 
 
@@ -59,8 +59,11 @@ class Environment:
     def cinder(self):
         return self.backend("cinder", lambda: Cinder(self.work, self.ceph(), self.keystone()))
 
+    def vcsim(self):
+        return self.backend("vcsim", lambda: VCSim(self.work))
+
     def stop(self):
-        for name in ("cinder", "keystone", "swift", "nginx", "ceph"):
+        for name in ("cinder", "keystone", "swift", "nginx", "ceph", "vcsim"):
             if name in self._backends:
                 try:
                     self._backends[name].stop()

@@ -1,5 +1,5 @@
 """Secrets of the configuration (a Swift key, Keystone passwords — of swift and cinder stores —, http
-Basic credentials, and the wrong ones of failed logins) must appear nowhere: not in `check`, `stores --detail`, the daemon's
+Basic credentials, a vCenter password, and the wrong ones of failed logins) must appear nowhere: not in `check`, `stores --detail`, the daemon's
 log with --debug, any xattr, or the error of a failed login."""
 
 import os
@@ -19,7 +19,7 @@ def cinder_options(keystone, password):
 
 
 def run(result, env):
-    n, s, k = env.nginx(), env.swift(), env.keystone()
+    n, s, k, v = env.nginx(), env.swift(), env.keystone(), env.vcsim()
     container = "secret-" + uuid.uuid4().hex[:8]
     source = os.path.join(env.work, "secret-image")
     with open(source, "wb") as f:
@@ -41,8 +41,11 @@ def run(result, env):
         # errors and the catalog are what may leak the password).
         "vols": ("cinder", cinder_options(k, KEYSTONE_PASSWORD)),
         "badvols": ("cinder", cinder_options(k, WRONG_PASSWORD)),
+        # vCenter: its password goes into a SOAP Login body, never anywhere else.
+        "vm": ("vmware", v.store_options(container)),
+        "badvm": ("vmware", v.store_options(container, password=WRONG_PASSWORD)),
     }
-    secrets = [s.SECRET_KEY, KEYSTONE_PASSWORD, BASIC_PASSWORD, WRONG_KEY, WRONG_PASSWORD]
+    secrets = [s.SECRET_KEY, KEYSTONE_PASSWORD, BASIC_PASSWORD, WRONG_KEY, WRONG_PASSWORD, v.PASSWORD]
     mount = Mount(env.binary, env.work, stores, debug=True)
     places = {}
     status, out, err = sh(f"{env.binary} check --config-file {mount.config}")
@@ -58,9 +61,11 @@ def run(result, env):
             outputs.append(sh(f"cat {mount.path(store, 'img')}"))
         failed = [o for o in outputs[4:6]]
         # ks logs in to another account (Keystone's project), empty: it lists, nothing more.
+        result.check("the vmware store with the good password lists", outputs[8][0] == 0, outputs[8][2][-200:])
         result.check("the stores with good credentials list", all(o[0] == 0 for o in outputs[:4]) and
                      all("img" in o[1] for o in (outputs[0], outputs[1], outputs[3])), [o[2][-120:] for o in outputs[:4]])
         failed.append(outputs[7])  # badvols
+        failed.append(outputs[9])  # badvm
         result.check("the failed logins fail (EACCES)", all(o[0] != 0 and "Permission denied" in o[2] for o in failed), [o[2] for o in failed])
         places["errors of the commands"] = "".join(o[2] for o in outputs)
         status, out, err = sh(f"getfattr -d -m - -R {mount.mnt}")
@@ -72,7 +77,7 @@ def run(result, env):
     finally:
         mount.stop()
     places["daemon log (--debug)"] = mount.log
-    result.check("the log has the failed logins' errors", all(s in mount.log for s in ("badkey", "badpass", "badvols")))
+    result.check("the log has the failed logins' errors", all(s in mount.log for s in ("badkey", "badpass", "badvols", "badvm")))
     for place, text in places.items():
         found = [secret for secret in secrets if secret in text]
         result.check(f"no secret in {place}", not found, found)
