@@ -28,7 +28,7 @@ port=$(bash scripts/test-vcsim.sh start "$work/vcsim")
 ca=$work/vcsim/tls/ca.pem
 folder() { echo "https://127.0.0.1:$port/folder/bench/$1?dcPath=DC0&dsName=LocalDS_0"; }
 # The datastore's own directory (the simulator keeps its files there).
-datastore=$(ls -d "$work"/vcsim/datastores/govcsim-DC0-LocalDS_0-*)
+datastore=$work/vcsim/datastores/LocalDS_0
 build_passthrough_ll "$work/pll"
 head -c $((size_mib << 20)) /dev/urandom > "$source_file"   # in RAM: the source costs nothing
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The parsers of untrusted input under libFuzzer (swiftc's -sanitize=fuzzer, with the address
 # sanitizer): glance-api.conf and its validation, Swift reference files, http index pages, Swift
-# listings (Sources/FuzzTargets says what must hold for any input). Each target starts from its
+# listings, vSphere SOAP answers (Sources/FuzzTargets says what must hold for any input). Each target starts from its
 # corpus (Tests/FuzzCorpusTests/corpus/<target>, which the test suite replays) and runs RUNS inputs
 # (default 1,000,000); what it finds worth keeping is merged back into the corpus. Prints one line
 # per target: "fuzz TARGET RUNS CRASHES". A crash leaves its input in .build-fuzz/crashes/.
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-1000000}
 shift || true
-targets=("${@:-config swift-references index-page swift-listing}")
+targets=("${@:-config swift-references index-page swift-listing vsphere-answer}")
 read -r -a targets <<< "${targets[*]}"
 
 swift-build --scratch-path .build-fuzz --product storefs-fuzz -c release \

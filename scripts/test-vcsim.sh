@@ -2,11 +2,11 @@
 # govmomi's vCenter simulator on 127.0.0.1 for the vmware store's tests and benchmark.
 #   test-vcsim.sh start DIR      prints PORT once it answers (also in DIR/port)
 #   test-vcsim.sh stop DIR       stops what `start DIR` started (by PID) and nothing else
-#   test-vcsim.sh relaunch DIR   starts it again on the same port after it was killed (a new, empty
-#                                inventory: the simulator keeps nothing)
+#   test-vcsim.sh relaunch DIR   starts it again on the same port after it was killed
 # The simulator is our own small main (scripts/vcsim/main.go) over Debian's govmomi library, built
 # offline with Debian's Go in GOPATH mode into .build-vcsim/ (once per version of main.go, ~15 s).
-# One datacenter DC0 with datastores LocalDS_0 and LocalDS_1 (files under DIR/datastores), HTTPS with a
+# One datacenter DC0 with datastores LocalDS_0 and LocalDS_1 (their files in DIR/datastores/LocalDS_<n>,
+# kept across a relaunch: the inventory is made anew, the datastores' files stay), HTTPS with a
 # 2048-bit certificate signed by DIR/tls/ca.pem (the simulator's own key is 1024-bit, which TLS
 # libraries refuse), user `storefs` with password `vcsim-secret-Pw4x` (the secrets test looks for
 # it everywhere), every HTTP request logged to DIR/access.log as "METHOD URI STATUS BYTES_RECEIVED".
@@ -51,7 +51,8 @@ test_certificate "$dir/tls"
 port=$(free_port)
 rm -f "$dir/port"
 launch vcsim env TMPDIR="$dir/datastores" "$binary" -l "127.0.0.1:$port" -tlscert "$dir/tls/server.pem" \
-  -tlskey "$dir/tls/server.key" -username storefs -password vcsim-secret-Pw4x -ds 2 -access-log "$dir/access.log"
+  -tlskey "$dir/tls/server.key" -username storefs -password vcsim-secret-Pw4x -ds 2 -access-log "$dir/access.log" \
+  -datastore-dir "$dir/datastores"
 wait_for "https://127.0.0.1:$port/about" "the vCenter simulator"
 echo "$port" > "$dir/port"
 echo "$port"

@@ -15,6 +15,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case indexPage = "index-page"
     /// A Swift container listing (JSON), as the swift store reads it.
     case swiftListing = "swift-listing"
+    /// A vSphere SOAP answer (XML): faults, task infos, datastore browser results, dates.
+    case vsphereAnswer = "vsphere-answer"
 
     /// What broke: empty when every promise held.
     public func check(_ data: [UInt8]) -> [String] {
@@ -23,6 +25,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .swiftReferences: Self.checkReferences(data)
         case .indexPage: Self.checkIndexPage(data)
         case .swiftListing: Self.checkListing(data)
+        case .vsphereAnswer: Self.checkVSphereAnswer(data)
         }
     }
 
@@ -91,6 +94,30 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         }
         for entry in entries { _ = SwiftListing.mtime(contentType: entry.content_type) }
         return problems
+    }
+
+    /// A fault always has a type; every file found has a path; every time read is a valid instant.
+    static func checkVSphereAnswer(_ data: [UInt8]) -> [String] {
+        guard let answer = SOAPEnvelope.parse(data) else { return [] }
+        switch answer {
+        case .failure(let fault):
+            return fault.type.isEmpty ? ["a fault without a type"] : []
+        case .success(let body):
+            var problems: [String] = []
+            var stack = [body]
+            while let node = stack.popLast() {
+                stack += node.children
+                if node.name == "val" || node.name == "info", let info = TaskInfo(node) {
+                    if info.state == "error", info.fault == nil { problems.append("a failed task without a fault") }
+                    for file in DatastoreFile.list(info.result) where file.path.isEmpty { problems.append("a file without a path") }
+                }
+                if let time = XSDDateTime.parse(node.text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                   !(0..<1_000_000_000).contains(time.nanoseconds) {
+                    problems.append("a time of \(time.nanoseconds) ns")
+                }
+            }
+            return problems
+        }
     }
 
     static func oneLine(_ text: String, _ what: String) -> [String] {

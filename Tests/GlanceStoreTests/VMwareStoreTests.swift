@@ -23,11 +23,7 @@ final class VCenterSimulator: @unchecked Sendable {
     }
 
     /// The directory that holds datastore `LocalDS_<n>`'s files.
-    func datastoreRoot(_ n: Int) throws -> String {
-        let entries = try FileManager.default.contentsOfDirectory(atPath: dir + "/datastores")
-        let name = try #require(entries.first { $0.hasPrefix("govcsim-DC0-LocalDS_\(n)-") }, "no LocalDS_\(n) in \(entries)")
-        return dir + "/datastores/" + name
-    }
+    func datastoreRoot(_ n: Int) throws -> String { dir + "/datastores/LocalDS_\(n)" }
 
     /// The files of `folder` on `LocalDS_<n>`, as the datastore holds them (not through the driver).
     func files(_ folder: String, datastore n: Int = 0) throws -> [String] {
@@ -224,6 +220,14 @@ final class VMwareHarness: StoreHarness, @unchecked Sendable {
         #expect(try h.simulator.files(h.directory, datastore: 1) == [])
     }
 
+    @Test func theStoresOwnNamesCannotBeImageNames() async throws {
+        let h = try VMwareHarness()
+        let store = try h.vmwareStore()
+        await #expect(throws: StoreError.invalidImageName(".storefs-mtime.1.2.img")) { try await store.beginWrite(".storefs-mtime.1.2.img", sizeHint: nil) }
+        try await writeImage(store, "img", [1])
+        await #expect(throws: StoreError.invalidImageName(".storefs-partial.x.img")) { try await store.rename("img", to: ".storefs-partial.x.img", replacing: false) }
+    }
+
     @Test func partialUploadsAreHiddenAndRemovedOnceAnHourOld() async throws {
         let h = try VMwareHarness()
         try h.simulator.put(h.directory + "/.storefs-partial.0a1b2c3d.old", pattern(1000))
@@ -235,6 +239,37 @@ final class VMwareHarness: StoreHarness, @unchecked Sendable {
         #expect(try await store.list().map(\.name) == ["kept"])
         let gone = await waitFor(seconds: 10) { ((try? h.simulator.files(h.directory)) ?? []) == [".storefs-partial.4e5f6a7b.young", "kept"] }
         #expect(gone, "\((try? h.simulator.files(h.directory)) ?? [])")
+    }
+
+    /// Glance's own location code (its driver cannot run on the simulator: Tests/Interop/vmware_location_tool.py).
+    @Test func glancesLocationCodeFindsWhatWeWriteAndWeFindWhatItWrites() async throws {
+        let h = try VMwareHarness()
+        let store = try h.vmwareStore()
+        func glance(_ args: [String]) throws -> [String: String] {
+            let text = try output("/usr/bin/python3", [repositoryFile("Tests/Interop/vmware_location_tool.py")] + args)
+            return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String], "\(text)")
+        }
+        let host = "127.0.0.1:\(h.simulator.port)"
+        // Ours: the location Glance would have recorded, and where Glance reads it is our image.
+        let bytes = pattern(2_000_000, seed: 31)
+        let result = try await writeImage(store, "5f8a0c1e-ours", bytes)
+        #expect(try glance(["build", host, "/" + h.directory, "DC0", "LocalDS_0", "5f8a0c1e-ours"])["location"] == result.location)
+        let parsed = try glance(["parse", result.location])
+        #expect(parsed["datastore_name"] == "LocalDS_0" && parsed["datacenter_path"] == "DC0")
+        let url = try #require(parsed["https_url"])
+        let file = NSTemporaryDirectory() + "storefs-glance-get-" + UUID().uuidString
+        defer { unlink(file) }
+        #expect(try output("/usr/bin/curl", ["-s", "-o", file, "-w", "%{http_code}", "--cacert", h.simulator.caFile, url]) == "200")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data(bytes))
+        // Glance's: its add PUTs the data to its location's https_url; we list and read it there.
+        let theirs = try glance(["build", host, "/" + h.directory, "DC0", "LocalDS_1", "7c1d9e2b-glance"])
+        let data = pattern(1_500_000, seed: 32)
+        try Data(data).write(to: URL(fileURLWithPath: file))
+        #expect(try output("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", h.simulator.caFile,
+                                             "-X", "PUT", "--data-binary", "@" + file, try #require(theirs["https_url"])]) == "200")
+        #expect(try await store.list().map(\.name) == ["5f8a0c1e-ours", "7c1d9e2b-glance"])
+        #expect(try await readAll(store, "7c1d9e2b-glance") == data)
+        #expect(store.location(of: "7c1d9e2b-glance") == theirs["location"])
     }
 
     @Test func aRefusedVCenterFailsAtOnceAfterItsTries() async throws {

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// The short versions of every reliability case (scripts/reliability/: faults injected into real
-/// backends — nginx, Swift and its proxy, Keystone, Ceph's OSD and monitor, Cinder's API — started by the
+/// backends — nginx, Swift and its proxy, Keystone, Ceph's OSD and monitor, Cinder's API, the vCenter
+/// simulator — started by the
 /// project's scripts, the daemon killed and stopped with I/O in flight, full stores, load on every
 /// store, odd names, secrets), run by the same code as `scripts/reliability.sh` and each of their
 /// checks asserted here. One group at a time: they kill daemons and time failures.
@@ -73,6 +74,10 @@ import Testing
 
     @Test func cinderAPIDiesAndTheDaemonIsKilledMidWrite() throws {
         try run("cinder", cases: ["api/cinder-api/refused", "api/cinder-api/hung", "kill-9/cinder"])
+    }
+
+    @Test func vCenterDiesUnderReadersAndWriters() throws {
+        try run("vmware", cases: ["read/vcsim/refused", "read/vcsim/hung", "write/vcsim/refused", "kill-9/vmware"])
     }
 
     @Test func fileStoreKilledMidWriteAndFull() throws {

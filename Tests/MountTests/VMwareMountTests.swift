@@ -31,7 +31,7 @@ final class TestVCSim: @unchecked Sendable {
 
     /// What LocalDS_<n> holds in the test's image directory (the simulator's own files).
     func files(datastore n: Int = 0) -> [String] {
-        sh("ls -A \(dir)/datastores/govcsim-DC0-LocalDS_\(n)-*/\(directory) 2>/dev/null").out.split(separator: "\n").map(String.init)
+        sh("ls -A \(dir)/datastores/LocalDS_\(n)/\(directory) 2>/dev/null").out.split(separator: "\n").map(String.init)
     }
 
     /// The requests of the test's image directory, from the simulator's access log.

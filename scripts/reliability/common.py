@@ -519,6 +519,29 @@ class VCSim(Daemons):
         self.dir = tempfile.mkdtemp(prefix="vcsim-", dir=work)
         self.port = int(script("test-vcsim.sh", "start", self.dir).split()[0])
 
+    def pid(self, name):
+        with open(os.path.join(self.dir, "log", name + ".pid")) as f:
+            return int(f.read())
+
+    def answers(self):
+        return sh(f"curl -s -o /dev/null --max-time 2 --cacert {self.dir}/tls/ca.pem https://127.0.0.1:{self.port}/about")[0] == 0
+
+    def relaunch(self):
+        script("test-vcsim.sh", "relaunch", self.dir)
+        wait_until(30, self.answers, 0.2)
+
+    def files(self, directory):
+        """What the datastores hold in an image directory (the simulator keeps them as plain files)."""
+        found = []
+        for n in (0, 1):
+            path = os.path.join(self.dir, "datastores", f"LocalDS_{n}", directory)
+            found += os.listdir(path) if os.path.isdir(path) else []
+        return found
+
+    def put(self, directory, name, source):
+        sh(f"curl -sf --cacert {self.dir}/tls/ca.pem -u storefs:{self.PASSWORD} -T {source} "
+           f"'https://127.0.0.1:{self.port}/folder/{directory}/{name}?dcPath=DC0&dsName=LocalDS_0'", check=True)
+
     def store_options(self, directory, password=PASSWORD):
         return (f"vmware_server_host = 127.0.0.1:{self.port}\nvmware_server_username = storefs\n"
                 f"vmware_server_password = {password}\nvmware_ca_file = {self.dir}/tls/ca.pem\n"

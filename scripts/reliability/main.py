@@ -108,6 +108,15 @@ class Environment:
                       kill=c.kill, freeze=c.freeze, thaw=c.thaw, relaunch=c.relaunch, names=images,
                       leftovers=lambda: [n for n in c.volume_names(volume_type) if not n.startswith("image-")])
 
+    def vmware_target(self):
+        v = self.vcsim()
+        directory = "d-" + uuid.uuid4().hex[:8]
+        return Target("vcsim", "vmware", v.store_options(directory) + "\nvmware_api_retry_count = 2",
+                      seed=lambda name, source: v.put(directory, name, source), answers=v.answers,
+                      kill=v.kill, freeze=v.freeze, thaw=v.thaw, relaunch=v.relaunch,
+                      names=lambda: [n for n in v.files(directory) if not n.startswith(".")],
+                      leftovers=lambda: [n for n in v.files(directory) if n.startswith(".storefs-partial.")])
+
     def file_target(self):
         datadir = tempfile.mkdtemp(prefix="datadir-", dir=self.work)
         return Target("local disk", "file", f"filesystem_store_datadir = {datadir}", seed=None, answers=None, kill=None,
@@ -156,6 +165,14 @@ def cinder_cases(env):
     ]
 
 
+def vmware_cases(env):
+    return [(f"read/vcsim/{mode}", lambda r, m=mode: faults.read_dies(r, env, env.vmware_target(), m, env.size, env.timeout))
+            for mode in ("refused", "hung")] + [
+        ("write/vcsim/refused", lambda r: faults.write_dies(r, env, env.vmware_target(), env.size, env.timeout)),
+        ("kill-9/vmware", lambda r: faults.daemon_killed(r, env, env.vmware_target(), env.size, "a partial upload")),
+    ]
+
+
 def file_cases(env):
     return [
         ("kill-9/file", lambda r: faults.daemon_killed(r, env, env.file_target(), env.size, None)),
@@ -184,7 +201,7 @@ def fuzz_cases(env):
     return [("fuzz/parsers", lambda r: fuzz(r, env))]
 
 
-GROUPS = {"http": http_cases, "swift": swift_cases, "keystone": keystone_cases, "rbd": rbd_cases, "cinder": cinder_cases,
+GROUPS = {"http": http_cases, "swift": swift_cases, "keystone": keystone_cases, "rbd": rbd_cases, "cinder": cinder_cases, "vmware": vmware_cases,
           "file": file_cases, "unmount": unmount_cases, "load": load_cases, "names": names_cases,
           "secrets": secrets_cases, "fuzz": fuzz_cases}
 

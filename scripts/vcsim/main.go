@@ -1,7 +1,8 @@
 // A vCenter simulator for glance-storefs' tests and benchmark: govmomi's simulator library (Debian's
 // golang-github-vmware-govmomi-dev ships the library but no vcsim command) with one datacenter DC0,
-// N datastores LocalDS_0... whose files live under $TMPDIR, TLS with the given certificate, one user, and
-// every HTTP request logged as "METHOD PATH?QUERY STATUS BYTES_IN" (the tests count uploads).
+// N datastores LocalDS_0... whose files live in DIR/LocalDS_<n> (-datastore-dir: the same after a
+// restart, as a real datastore's files are), TLS with the given certificate, one user, and every HTTP
+// request logged as "METHOD PATH?QUERY STATUS BYTES_IN" (the tests count uploads).
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 
@@ -70,6 +72,7 @@ func main() {
 	datastores := flag.Int("ds", 2, "datastores")
 	portFile := flag.String("port-file", "", "where to write the port once listening")
 	accessLog := flag.String("access-log", "", "requests log")
+	datastoreDir := flag.String("datastore-dir", "", "where the datastores' files are kept (else temporary directories)")
 	flag.Parse()
 
 	model := simulator.VPX()
@@ -79,6 +82,19 @@ func main() {
 		log.Fatal(err)
 	}
 	defer model.Remove()
+	if *datastoreDir != "" {
+		for _, entity := range simulator.Map.All("Datastore") {
+			ds := entity.(*simulator.Datastore)
+			dir := filepath.Join(*datastoreDir, ds.Name)
+			if err := os.MkdirAll(dir, 0700); err != nil {
+				log.Fatal(err)
+			}
+			temporary := ds.Info.GetDatastoreInfo().Url
+			ds.Info.GetDatastoreInfo().Url = dir
+			ds.Summary.Url = dir
+			_ = os.RemoveAll(temporary)
+		}
+	}
 	if *cert != "" {
 		pair, err := tls.LoadX509KeyPair(*cert, *key)
 		if err != nil {

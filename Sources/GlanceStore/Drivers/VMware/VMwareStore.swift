@@ -179,11 +179,18 @@ public final class VMwareStore: Store {
     // MARK: Writing
 
     public func beginWrite(_ name: String, sizeHint: UInt64?) async throws(StoreError) -> any ImageWriter {
-        try ImageName.validate(name)
+        try Self.validateNew(name)
         if try await scan().images[name] != nil { throw .duplicate(image: name) }
         let datastore = try await datastores.choose(for: sizeHint ?? 0)
         try await ensureDirectory(on: datastore)
         return VMwareImageWriter(store: self, datastore: datastore, name: name, sizeHint: sizeHint)
+    }
+
+    /// A name an image may be given: a file name, and not one of the names the store keeps for itself
+    /// (`.storefs-*`: it would be taken for a partial upload or a kept time).
+    static func validateNew(_ name: String) throws(StoreError) {
+        try ImageName.validate(name)
+        guard case .image = ImageDirectoryNames.kind(of: name) else { throw .invalidImageName(name) }
     }
 
     /// The image directory on `datastore` (MakeDirectory; one that exists is fine).
@@ -241,7 +248,7 @@ public final class VMwareStore: Store {
     // MARK: Rename, delete, times
 
     public func rename(_ name: String, to newName: String, replacing: Bool) async throws(StoreError) {
-        try ImageName.validate(newName)
+        try Self.validateNew(newName)
         let listing = try await scan()
         guard let source = listing.images[name] else { throw .notFound(image: name) }
         let target = listing.images[newName]
