@@ -44,7 +44,7 @@ extension VSphereSession {
                     }
                     reply = FileReply(status: Int(response.status.code), headers: response.headers, data: data)
                 } catch {
-                    throw HTTPClients.map(error, what: "\(method) \(url)")
+                    throw Self.map(error, what: "\(method) \(url)")
                 }
                 if reply.status == 401, relogins < 2 {
                     relogins += 1
@@ -75,7 +75,7 @@ extension VSphereSession {
                     if response.status.code == 401 { _ = try? await renew(replacing: session) }
                     return Int(response.status.code)
                 } catch {
-                    throw HTTPClients.map(error, what: "PUT \(url)")
+                    throw Self.map(error, what: "PUT \(url)")
                 }
             }
         } catch {

@@ -47,7 +47,7 @@ actor VMwareImageWriter: ImageWriter {
     }
 
     private func result() async throws(StoreError) -> Int {
-        do { return try await upload.value } catch { throw HTTPClients.map(error, what: "writing \(name)") }
+        do { return try await upload.value } catch { throw VSphereSession.map(error, what: "writing \(name)") }
     }
 
     func publish() async throws(StoreError) -> ImageAddResult {

@@ -93,8 +93,14 @@ final class VSphereSession: Sendable {
         return try reply.outcome(method)
     }
 
-    /// The service content's references, logged in.
-    func content() async throws(StoreError) -> ServiceContent { try await current().content }
+    /// The service content's references, logged in (a login that gets no answer is tried as a call
+    /// is, and marks the store down as a call does).
+    func content() async throws(StoreError) -> ServiceContent {
+        try await HTTPClients.withRetries("logging in to \(settings.host)", health: health, logger: logger,
+                                          tries: settings.retryCount, status: { (_: ServiceContent) in 200 }) { () throws(StoreError) in
+            try await current().content
+        }
+    }
 
     /// The current login (made first when there is none).
     func current() async throws(StoreError) -> Login {
@@ -172,8 +178,16 @@ final class VSphereSession: Sendable {
             // A fault comes with HTTP 500: vCenter answered, nothing to try again.
             return Reply(status: result == nil ? status : (status >= 500 ? 200 : status), result: result, cookie: cookie)
         } catch {
-            throw HTTPClients.map(error, what: "\(base)/sdk")
+            throw Self.map(error, what: "\(base)/sdk")
         }
+    }
+
+    /// HTTPClients' mapping, except that a TLS handshake that failed (a certificate that does not
+    /// verify) is not tried again: it would fail the same way `vmware_api_retry_count` times.
+    static func map(_ error: any Error, what: String) -> StoreError {
+        let mapped = HTTPClients.map(error, what: what)
+        if case .remoteServiceUnavailable(let text) = mapped, text.contains("TLS") { return .backend(text) }
+        return mapped
     }
 
     /// `vmware_soap_session=...` out of a Set-Cookie header.
