@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func vCenterDiesUnderReadersAndWriters() throws {
-        try run("vmware", cases: ["read/vcsim/refused", "read/vcsim/hung", "write/vcsim/refused", "kill-9/vmware"])
+        try run("vmware", cases: ["read/vcsim/refused", "read/vcsim/hung", "write/vcsim/refused", "write/vcsim/hung", "kill-9/vmware"])
     }
 
     @Test func fileStoreKilledMidWriteAndFull() throws {

@@ -139,9 +139,10 @@ def auth_dies(result, env, target, mode, timeout):
         mount.stop()
 
 
-def write_dies(result, env, target, size, timeout):
-    """A writer is halfway through a copy when the backend is killed: the writer gets EIO, nothing
-    appears under the name, and what was written is removed once the backend is back."""
+def write_dies(result, env, target, size, timeout, mode="refused"):
+    """A writer is halfway through a copy when the backend is killed (mode `refused`) or stopped
+    (`hung`: it no longer reads what is sent): the writer gets EIO, nothing appears under the name,
+    and what was written is removed once the backend is back."""
     source = os.path.join(env.work, fresh_name("src"))
     make_source(source, size, 2)
     image = fresh_name("new")
@@ -153,14 +154,14 @@ def write_dies(result, env, target, size, timeout):
             raise RuntimeError("the writer did not get going")
         result.figure("written_before_fault_mib", writer.done // MiB)
         injected = time.monotonic()
-        target.kill()
-        bound = target.refused_bound(timeout)
+        (target.kill if mode == "refused" else target.freeze)()
+        bound = target.refused_bound(timeout) if mode == "refused" else timeout + HUNG_SLACK
         writer.finished.wait(bound + 60)
         seconds = (writer.failed_at or time.monotonic()) - injected
         result.figure("eio_seconds", seconds)
         result.check(f"the writer gets EIO within {bound:.0f} s", writer.error == errno.EIO and seconds < bound,
                      f"{errno_name(writer.error)} after {seconds:.2f} s")
-        target.relaunch()
+        (target.relaunch if mode == "refused" else target.thaw)()
         if not wait_until(90, target.answers, 0.2):
             raise RuntimeError(f"{target.label} did not come back")
         back = time.monotonic()

@@ -169,6 +169,7 @@ def vmware_cases(env):
     return [(f"read/vcsim/{mode}", lambda r, m=mode: faults.read_dies(r, env, env.vmware_target(), m, env.size, env.timeout))
             for mode in ("refused", "hung")] + [
         ("write/vcsim/refused", lambda r: faults.write_dies(r, env, env.vmware_target(), env.size, env.timeout)),
+        ("write/vcsim/hung", lambda r: faults.write_dies(r, env, env.vmware_target(), env.size, env.timeout, "hung")),
         ("kill-9/vmware", lambda r: faults.daemon_killed(r, env, env.vmware_target(), env.size, "a partial upload")),
     ]
 

@@ -4,7 +4,9 @@ import Synchronization
 /// A request body fed as the data arrives: the writer `send`s buffers, the HTTP client pulls them.
 /// At most `limit` bytes wait in between; a sender beyond that waits for the client to take them
 /// (the memory bound of an upload). `close(error)` ends it from the client's side (the request
-/// failed): a waiting or later sender gets the error instead of waiting forever.
+/// failed): a waiting or later sender gets the error instead of waiting forever. `idle(for:)` tells
+/// a client that stopped taking the body (a server that stopped reading) from a writer that is only
+/// slow to produce.
 final class BodyChannel: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let limit: Int
@@ -18,6 +20,17 @@ final class BodyChannel: AsyncSequence, Sendable {
         var closed: (any Error)?
         var consumer: CheckedContinuation<ByteBuffer?, Never>?
         var producer: CheckedContinuation<Void, any Error>?
+        /// When the client last came for more, and whether it was told the body ended.
+        var lastPull = ContinuousClock.now
+        var ended = false
+    }
+
+    /// The body is not over, the client is not waiting for more (it is stuck sending what it took,
+    /// or never started), and it has not come for more for `duration`.
+    func idle(for duration: Duration) -> Bool {
+        state.withLock { s in
+            !s.ended && s.closed == nil && s.consumer == nil && ContinuousClock.now - s.lastPull > duration
+        }
     }
 
     struct Closed: Error {}
@@ -53,6 +66,7 @@ final class BodyChannel: AsyncSequence, Sendable {
         let consumer = state.withLock { s in
             s.finished = true
             defer { s.consumer = nil }
+            if s.queued == 0 && s.consumer != nil { s.ended = true }
             return s.queued == 0 ? s.consumer : nil
         }
         consumer?.resume(returning: nil)
@@ -75,6 +89,7 @@ final class BodyChannel: AsyncSequence, Sendable {
     private func next() async -> ByteBuffer? {
         await withCheckedContinuation { (continuation: CheckedContinuation<ByteBuffer?, Never>) in
             let (value, ready, producer): (ByteBuffer?, Bool, CheckedContinuation<Void, any Error>?) = state.withLock { s in
+                s.lastPull = .now
                 if s.head < s.queue.count {
                     let buffer = s.queue[s.head]
                     s.head += 1
@@ -84,7 +99,10 @@ final class BodyChannel: AsyncSequence, Sendable {
                     if s.queued <= limit { producer = s.producer; s.producer = nil }
                     return (buffer, true, producer)
                 }
-                if s.finished || s.closed != nil { return (nil, true, nil) }
+                if s.finished || s.closed != nil {
+                    s.ended = true
+                    return (nil, true, nil)
+                }
                 s.consumer = continuation
                 return (nil, false, nil)
             }

@@ -14,6 +14,7 @@ actor VMwareImageWriter: ImageWriter {
     private let sizeHint: UInt64?
     private let channel: BodyChannel
     private let upload: Task<Int, any Error>
+    private let watchdog: Task<Void, Never>
     private var written: UInt64 = 0
     private var finished = false
 
@@ -26,10 +27,35 @@ actor VMwareImageWriter: ImageWriter {
         self.name = name
         self.sizeHint = sizeHint
         partial = ImageDirectoryNames.partial(for: name)
+        // vCenter taking no data for the store's timeout while the writer has some: the upload fails
+        // then (a hung vCenter would otherwise hold `cp` until TCP gives up, hours later).
         let channel = BodyChannel(limit: Self.queued)
         self.channel = channel
         let session = store.session, url = store.session.fileURL(datastore, store.relative(partial))
-        upload = Task { try await session.upload(url, body: channel, length: sizeHint) }
+        let upload = Task { try await session.upload(url, body: channel, length: sizeHint) }
+        self.upload = upload
+        watchdog = Self.watch(channel, upload, timeout: .milliseconds(Int64(store.settings.timeout * 1000)), health: session.health)
+    }
+
+    /// A vCenter that stops taking the body (hung, or gone without a reset) fails the upload after
+    /// the store's timeout: the body is closed and the request cancelled, where TCP alone would hold
+    /// `cp` for hours. A writer that is only slow to produce is never timed (the client then waits
+    /// for more, which is not idle).
+    private static func watch(_ channel: BodyChannel, _ upload: Task<Int, any Error>, timeout: Duration,
+                              health: BackendHealth) -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: timeout / 4)
+                if Task.isCancelled { return }
+                if channel.idle(for: timeout) {
+                    let failure = StoreError.timedOut("vCenter took no data of an upload for \(timeout)")
+                    health.record(failure)
+                    channel.close(failure)
+                    upload.cancel()
+                    return
+                }
+            }
+        }
     }
 
     func write(_ bytes: [UInt8]) async throws(StoreError) {
@@ -39,7 +65,9 @@ actor VMwareImageWriter: ImageWriter {
             throw .backend("\(name): more data than the \(sizeHint) bytes announced")
         }
         written += UInt64(bytes.count)
-        do { try await channel.send(ByteBuffer(bytes: bytes)) } catch {
+        do { try await channel.send(ByteBuffer(bytes: bytes)) } catch let failure as StoreError {
+            throw failure  // the watchdog's: vCenter stopped taking the data
+        } catch {
             // The upload is over before its end: its own error says why.
             let status = try await result()
             throw .remoteServiceUnavailable("writing \(name): the datastore answered HTTP \(status) before the end")
@@ -47,7 +75,11 @@ actor VMwareImageWriter: ImageWriter {
     }
 
     private func result() async throws(StoreError) -> Int {
-        do { return try await upload.value } catch { throw VSphereSession.map(error, what: "writing \(name)") }
+        defer { watchdog.cancel() }
+        do { return try await upload.value } catch {
+            if upload.isCancelled { throw .timedOut("writing \(name): vCenter took no data for \(store.settings.timeout) s") }
+            throw VSphereSession.map(error, what: "writing \(name)")
+        }
     }
 
     func publish() async throws(StoreError) -> ImageAddResult {
@@ -86,6 +118,7 @@ actor VMwareImageWriter: ImageWriter {
     private func discard() async {
         channel.close()
         _ = await upload.result
+        watchdog.cancel()
         let store = self.store, datastore = self.datastore, partial = self.partial
         let removal: @Sendable () async throws(StoreError) -> Void = { () throws(StoreError) in
             if case .failure(let fault) = try await store.remove(partial, on: datastore), fault.type != "FileNotFound" {
