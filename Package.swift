@@ -22,6 +22,8 @@ let package = Package(
         .systemLibrary(name: "CRBD", providers: [.apt(["librbd-dev", "librados-dev"])]),
         // libnfs (Debian libnfs-dev): the cinder store's NFS transport, NFSv3 in user space.
         .systemLibrary(name: "CNFS", providers: [.apt(["libnfs-dev"])]),
+        // libxml2 (Debian libxml2-dev): vSphere's SOAP answers, read with its xmlReader API.
+        .systemLibrary(name: "CXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         // Reads into librbd's own buffers through its C++ API (Debian libradospp-dev's headers), which the C
         // API would copy into ours: C functions for Swift.
         .target(
@@ -32,9 +34,9 @@ let package = Package(
         .target(name: "CSystemShims"),
         // oslo.config-compatible loading of glance-api.conf, the typed option schema and validation.
         .target(name: "GlanceConfig"),
-        // What stores say, without I/O: image names and infos, errors, index pages, Swift listings
-        // (the parsers the fuzzers drive, with nothing else to build).
-        .target(name: "StoreFormats"),
+        // What stores say, without I/O: image names and infos, errors, index pages, Swift listings,
+        // vSphere's SOAP answers (the parsers the fuzzers drive, with nothing but libxml2 to build).
+        .target(name: "StoreFormats", dependencies: ["CXML2"]),
         // The Store protocol, capabilities, errors, the registry and one folder per driver.
         .target(
             name: "GlanceStore",

@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   # building
   pkg-config libssl-dev          # libcrypto: md5 / sha512 exactly as Glance computes them
+  libxml2-dev                    # libxml2: the vmware store reads vSphere's SOAP answers with it
   librbd-dev librados-dev        # the rbd store's (and cinder's rbd transport) driver links librbd and librados
   libradospp-dev                 # librados' C++ headers: reads into librbd's own buffers
   libgoogle-perftools-dev        # tcmalloc for the daemon (glibc's malloc kept librados' freed buffers)

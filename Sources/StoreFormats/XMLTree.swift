@@ -1,10 +1,7 @@
-import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
+import CXML2
 
 /// One element of an XML document, with namespaces resolved away: what vSphere's SOAP answers are
-/// read as (libxml2's parser through Foundation; no entity is expanded from outside the document).
+/// read as (libxml2's parser; no entity is expanded, nothing is loaded from outside the document).
 public struct XMLNode: Sendable, Equatable {
     /// The local name (`returnval`, not `vim25:returnval`).
     public var name: String
@@ -36,53 +33,75 @@ public struct XMLNode: Sendable, Equatable {
 
 public enum XMLTree {
     /// The document's root element; nil when the bytes are not well-formed XML (or nest deeper than
-    /// `maxDepth`, which no answer of vSphere does).
+    /// `maxDepth`, which no answer of vSphere does). libxml2's xmlReader, without network access,
+    /// without loading a DTD or substituting entities (entity references are skipped), its own limits on.
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) -> XMLNode? {
-        let builder = Builder(maxDepth: maxDepth)
-        let parser = XMLParser(data: Data(bytes))
-        parser.shouldProcessNamespaces = true
-        parser.shouldResolveExternalEntities = false
-        parser.delegate = builder
-        guard parser.parse(), !builder.tooDeep else { return nil }
-        return builder.root
+        guard !bytes.isEmpty, bytes.count < Int(Int32.max) else { return nil }
+        _ = initialized
+        let options = Int32(bitPattern: XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue)
+        return bytes.withUnsafeBufferPointer { buffer -> XMLNode? in
+            // The reader reads the buffer in place: it must not outlive this closure.
+            let reader = buffer.withMemoryRebound(to: CChar.self) { chars in
+                xmlReaderForMemory(chars.baseAddress, Int32(chars.count), nil, nil, options)
+            }
+            guard let reader else { return nil }
+            defer { xmlFreeTextReader(reader) }
+            return build(reader, maxDepth: maxDepth)
+        }
     }
 
-    private final class Builder: NSObject, XMLParserDelegate {
-        let maxDepth: Int
+    /// libxml2's global state, set up once before parsers run on several threads.
+    private static let initialized: Void = { xmlInitParser() }()
+
+    private static func build(_ reader: xmlTextReaderPtr, maxDepth: Int) -> XMLNode? {
         var stack: [XMLNode] = []
         var root: XMLNode?
-        var tooDeep = false
-
-        init(maxDepth: Int) { self.maxDepth = maxDepth }
-
-        func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
-                    qualifiedName: String?, attributes: [String: String] = [:]) {
-            guard stack.count < maxDepth else {
-                tooDeep = true
-                parser.abortParsing()
-                return
+        func close(_ node: XMLNode) -> Bool {
+            if stack.isEmpty {
+                guard root == nil else { return false }
+                root = node
+            } else {
+                stack[stack.count - 1].children.append(node)
             }
-            var type: String?
-            var plain: [String: String] = [:]
-            for (key, value) in attributes {
-                let local = key.split(separator: ":").last.map(String.init) ?? key
-                if local == "type" && key.contains(":") {
-                    type = value.split(separator: ":").last.map(String.init) ?? value
-                } else {
-                    plain[local] = value
+            return true
+        }
+        while true {
+            let status = xmlTextReaderRead(reader)
+            if status == 0 { break }
+            guard status == 1 else { return nil }
+            switch xmlTextReaderNodeType(reader) {
+            case Int32(XML_READER_TYPE_ELEMENT.rawValue):
+                guard stack.count < maxDepth else { return nil }
+                var node = XMLNode(name: text(xmlTextReaderConstLocalName(reader)) ?? "")
+                let empty = xmlTextReaderIsEmptyElement(reader) == 1
+                while xmlTextReaderMoveToNextAttribute(reader) == 1 {
+                    guard xmlTextReaderIsNamespaceDecl(reader) != 1, let local = text(xmlTextReaderConstLocalName(reader)) else { continue }
+                    let value = text(xmlTextReaderConstValue(reader)) ?? ""
+                    if local == "type", xmlTextReaderConstPrefix(reader) != nil {
+                        node.type = value.split(separator: ":").last.map(String.init) ?? value
+                    } else {
+                        node.attributes[local] = value
+                    }
                 }
+                _ = xmlTextReaderMoveToElement(reader)
+                if empty {
+                    guard close(node) else { return nil }
+                } else {
+                    stack.append(node)
+                }
+            case Int32(XML_READER_TYPE_END_ELEMENT.rawValue):
+                guard let node = stack.popLast(), close(node) else { return nil }
+            case Int32(XML_READER_TYPE_TEXT.rawValue), Int32(XML_READER_TYPE_CDATA.rawValue),
+                 Int32(XML_READER_TYPE_SIGNIFICANT_WHITESPACE.rawValue):
+                if !stack.isEmpty { stack[stack.count - 1].text += text(xmlTextReaderConstValue(reader)) ?? "" }
+            default:
+                continue
             }
-            stack.append(XMLNode(name: elementName, type: type, attributes: plain))
         }
+        return stack.isEmpty ? root : nil
+    }
 
-        func parser(_ parser: XMLParser, foundCharacters string: String) {
-            guard !stack.isEmpty else { return }
-            stack[stack.count - 1].text += string
-        }
-
-        func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
-            guard let node = stack.popLast() else { return }
-            if stack.isEmpty { root = node } else { stack[stack.count - 1].children.append(node) }
-        }
+    private static func text(_ pointer: UnsafePointer<xmlChar>?) -> String? {
+        pointer.map { String(cString: $0) }
     }
 }
