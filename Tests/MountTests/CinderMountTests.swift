@@ -103,14 +103,11 @@ extension MountSuite {
                     == sh("md5sum < \(source)/img-a").out)
 
             // rsync -a in (its temporary file renamed: a volume rename) and out, twice each.
-            let stats = { (from: String, to: String) -> String in
-                sh("rsync -a --stats \(from) \(to) | grep 'Number of regular files transferred'").out
-            }
-            #expect(stats("\(source)/", "\(demo.path("vols"))/") == "Number of regular files transferred: 1\n")
-            #expect(stats("\(source)/", "\(demo.path("vols"))/") == "Number of regular files transferred: 0\n")
+            #expect(rsyncStats("\(source)/", "\(demo.path("vols"))/") == "Number of regular files transferred: 1\n")
+            #expect(rsyncStats("\(source)/", "\(demo.path("vols"))/") == "Number of regular files transferred: 0\n")
             #expect(cinder.volumes(type).map(\.name).sorted() == ["image-img-a", "image-img-b"])
-            #expect(stats("\(demo.path("vols"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 2\n")
-            #expect(stats("\(demo.path("vols"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 0\n")
+            #expect(rsyncStats("\(demo.path("vols"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 2\n")
+            #expect(rsyncStats("\(demo.path("vols"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 0\n")
             #expect(sh("cmp \(demo.dir)/out/img-b \(source)/img-b").status == 0)
 
             // mv to a file store and back, rm (right after a read: the idle read attachment goes first).

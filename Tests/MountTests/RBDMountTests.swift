@@ -73,14 +73,11 @@ extension MountSuite {
 
             // rsync -a in (temp name, then rename: no data copied twice) and out, twice each: the
             // second runs copy nothing, since the times stay.
-            let stats = { (from: String, to: String) -> String in
-                sh("rsync -a --stats \(from) \(to) | grep 'Number of regular files transferred'").out
-            }
-            #expect(stats("\(source)/", "\(demo.path("ceph"))/") == "Number of regular files transferred: 1\n")
-            #expect(stats("\(source)/", "\(demo.path("ceph"))/") == "Number of regular files transferred: 0\n")
+            #expect(rsyncStats("\(source)/", "\(demo.path("ceph"))/") == "Number of regular files transferred: 1\n")
+            #expect(rsyncStats("\(source)/", "\(demo.path("ceph"))/") == "Number of regular files transferred: 0\n")
             #expect(ceph.rbd("ls \(pool)").out == "img-a\nimg-b\n")
-            #expect(stats("\(demo.path("ceph"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 2\n")
-            #expect(stats("\(demo.path("ceph"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 0\n")
+            #expect(rsyncStats("\(demo.path("ceph"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 2\n")
+            #expect(rsyncStats("\(demo.path("ceph"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 0\n")
             #expect(sh("cmp \(demo.dir)/out/img-b \(source)/img-b").status == 0)
 
             // mv to a file store (across stores: copy, then unlink), rm.

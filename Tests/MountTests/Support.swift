@@ -195,6 +195,12 @@ func expectDeadBackendFailsOnlyItsStore(_ demo: Demo, store: String, within seco
     #expect(sh("cat \(demo.path("fast", "img"))").out == "ok\n", sourceLocation: sourceLocation)
 }
 
+/// `rsync -a --stats FROM TO`'s line "Number of regular files transferred: N" (a second run after a
+/// complete one must say 0: the sizes and times the mount shows are kept).
+func rsyncStats(_ from: String, _ to: String) -> String {
+    sh("rsync -a --stats \(from) \(to) | grep 'Number of regular files transferred'").out
+}
+
 /// A file of the repository (`scripts/test-swift.sh`...), found from this source file upwards.
 func repositoryFile(_ relative: String, from source: String = #filePath) -> String {
     var dir = URL(fileURLWithPath: source).deletingLastPathComponent()

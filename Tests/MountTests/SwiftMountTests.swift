@@ -102,14 +102,11 @@ extension MountSuite {
 
             // rsync -a in (temp name, then a rename inside Swift) and out, twice each: the second
             // runs copy nothing, since the times stay.
-            let stats = { (from: String, to: String) -> String in
-                sh("rsync -a --stats \(from) \(to) | grep 'Number of regular files transferred'").out
-            }
-            #expect(stats("\(source)/", "\(demo.path("obj"))/") == "Number of regular files transferred: 1\n")
-            #expect(stats("\(source)/", "\(demo.path("obj"))/") == "Number of regular files transferred: 0\n")
+            #expect(rsyncStats("\(source)/", "\(demo.path("obj"))/") == "Number of regular files transferred: 1\n")
+            #expect(rsyncStats("\(source)/", "\(demo.path("obj"))/") == "Number of regular files transferred: 0\n")
             #expect(try swift.objects().filter { !$0.hasPrefix("img-a") } == ["img-b"])  // no temporary name left
-            #expect(stats("\(demo.path("obj"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 2\n")
-            #expect(stats("\(demo.path("obj"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 0\n")
+            #expect(rsyncStats("\(demo.path("obj"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 2\n")
+            #expect(rsyncStats("\(demo.path("obj"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 0\n")
             #expect(sh("cmp \(demo.dir)/out/img-b \(source)/img-b").status == 0)
             #expect(sh("cmp \(demo.dir)/out/img-a \(source)/img-a").status == 0)
 

@@ -78,17 +78,14 @@ extension MountSuite {
 
             // rsync -a in (temp name, then a move on the datastore) and out, twice each: the second
             // runs copy nothing, since the times stay.
-            let stats = { (from: String, to: String) -> String in
-                sh("rsync -a --stats \(from) \(to) | grep 'Number of regular files transferred'").out
-            }
-            #expect(stats("\(source)/", "\(demo.path("vm"))/") == "Number of regular files transferred: 1\n")
-            #expect(stats("\(source)/", "\(demo.path("vm"))/") == "Number of regular files transferred: 0\n")
+            #expect(rsyncStats("\(source)/", "\(demo.path("vm"))/") == "Number of regular files transferred: 1\n")
+            #expect(rsyncStats("\(source)/", "\(demo.path("vm"))/") == "Number of regular files transferred: 0\n")
             #expect(vc.files().filter { !$0.hasPrefix(".storefs-mtime.") } == ["img-a", "img-b"])  // no temporary name left
             // One upload per image, each to a temporary name; nothing was ever PUT to a final name.
             let uploads = vc.requests("PUT").filter { !$0.contains(".storefs-mtime.") }
             #expect(uploads.count == 2 && uploads.allSatisfy { $0.contains("/.storefs-partial.") }, "\(uploads)")
-            #expect(stats("\(demo.path("vm"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 2\n")
-            #expect(stats("\(demo.path("vm"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 0\n")
+            #expect(rsyncStats("\(demo.path("vm"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 2\n")
+            #expect(rsyncStats("\(demo.path("vm"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 0\n")
             #expect(sh("cmp \(demo.dir)/out/img-b \(source)/img-b").status == 0)
             #expect(sh("cmp \(demo.dir)/out/img-a \(source)/img-a").status == 0)
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Glibc
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import Synchronization
@@ -67,6 +68,20 @@ enum HTTPClients {
             return .remoteServiceUnavailable("\(what): TLS: \(text)")
         }
         return .remoteServiceUnavailable("\(what): \(text)")
+    }
+
+    /// A response's body as it arrived (the network's buffers, not copied); more than `maxBody`
+    /// bytes fail the request, not to be tried again (a server answering something else than asked).
+    static func collect(_ response: HTTPClientResponse, method: HTTPMethod, maxBody: Int, what: String) async throws -> ImageBytes {
+        var data = ImageBytes()
+        guard method != .HEAD else { return data }
+        var received = 0
+        for try await buffer in response.body {
+            received += buffer.readableBytes
+            if received > maxBody { throw StoreError.backend("\(what): answer larger than \(maxBody) bytes") }
+            data.append(buffer)
+        }
+        return data
     }
 
     /// A system call's errno that says the other end is not there.

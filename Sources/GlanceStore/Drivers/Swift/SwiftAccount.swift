@@ -117,15 +117,7 @@ final class SwiftAccount: Sendable {
                          deadline: TimeAmount? = nil) async throws(StoreError) -> Reply {
         do {
             let response = try await client.execute(request, timeout: deadline ?? .milliseconds(Int64(settings.timeout * 2000)))
-            var data = ImageBytes()
-            if method != .HEAD {
-                var received = 0
-                for try await buffer in response.body {
-                    received += buffer.readableBytes
-                    if received > maxBody { throw StoreError.backend("\(method) \(path): answer larger than \(maxBody) bytes") }
-                    data.append(buffer)
-                }
-            }
+            let data = try await HTTPClients.collect(response, method: method, maxBody: maxBody, what: "\(method) \(path)")
             return Reply(status: Int(response.status.code), headers: response.headers, data: data)
         } catch {
             throw HTTPClients.map(error, what: "\(method) \(path)")

@@ -33,15 +33,7 @@ extension VSphereSession {
                 let reply: FileReply
                 do {
                     let response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeout * 2000)))
-                    var data = ImageBytes()
-                    if method != .HEAD {
-                        var received = 0
-                        for try await buffer in response.body {
-                            received += buffer.readableBytes
-                            if received > maxBody { throw StoreError.remoteServiceUnavailable("\(method) \(url): more than \(maxBody) bytes") }
-                            data.append(buffer)
-                        }
-                    }
+                    let data = try await HTTPClients.collect(response, method: method, maxBody: maxBody, what: "\(method) \(url)")
                     reply = FileReply(status: Int(response.status.code), headers: response.headers, data: data)
                 } catch {
                     throw Self.map(error, what: "\(method) \(url)")

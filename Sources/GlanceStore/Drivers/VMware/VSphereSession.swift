@@ -167,11 +167,7 @@ final class VSphereSession: Sendable {
         request.body = .bytes(ByteBuffer(string: body))
         do {
             let response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeout * 2000)))
-            var bytes: [UInt8] = []
-            for try await buffer in response.body {
-                bytes += buffer.readableBytesView
-                if bytes.count > 64 << 20 { throw StoreError.remoteServiceUnavailable("\(base)/sdk: answer larger than 64 MiB") }
-            }
+            let bytes = try await HTTPClients.collect(response, method: .POST, maxBody: 64 << 20, what: "\(base)/sdk").array
             let cookie = response.headers["Set-Cookie"].lazy.compactMap(Self.sessionCookie).first
             let status = Int(response.status.code)
             let result = SOAPEnvelope.parse(bytes)
