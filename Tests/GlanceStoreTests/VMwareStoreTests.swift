@@ -240,7 +240,7 @@ final class VMwareHarness: StoreHarness, @unchecked Sendable {
         _ = try output("/usr/bin/touch", ["-d", "2 hours ago", old])
         let store = try h.vmwareStore()
         #expect(try await store.list().map(\.name) == ["kept"])
-        let gone = await waitFor(seconds: 10) { ((try? h.simulator.files(h.directory)) ?? []) == [".storefs-partial.4e5f6a7b.young", "kept"] }
+        let gone = try await waitUntil { try h.simulator.files(h.directory) == [".storefs-partial.4e5f6a7b.young", "kept"] }
         #expect(gone, "\((try? h.simulator.files(h.directory)) ?? [])")
     }
 
@@ -295,14 +295,4 @@ final class VMwareHarness: StoreHarness, @unchecked Sendable {
         // Another store of the same mount (the simulator's) is not affected.
         #expect(try await h.vmwareStore().list().isEmpty)
     }
-}
-
-/// Polls `condition` every 100 ms for up to `seconds`.
-func waitFor(seconds: Double, _ condition: () -> Bool) async -> Bool {
-    let end = Date().addingTimeInterval(seconds)
-    while Date() < end {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(100))
-    }
-    return condition()
 }

@@ -145,6 +145,13 @@ final class HTTPConnection: Sendable {
 public enum URLText {
     public static func redacted(_ url: String) -> String { splitCredentials(url).plain }
 
+    /// One path segment or query value, percent-encoded: everything but RFC 3986's unreserved
+    /// characters (names are file names: any byte but '/').
+    static func component(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
+    }
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
     /// The URL without credentials, and the Basic authorization they stand for.
     static func splitCredentials(_ url: String) -> (plain: String, authorization: String?) {
         guard var components = URLComponents(string: url), let user = components.user else { return (url, nil) }

@@ -129,10 +129,7 @@ final class SwiftAccount: Sendable {
     }
 
     /// One path segment or query value, percent-encoded (names are file names: any byte but '/').
-    static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
-    }
-    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    static func encode(_ text: String) -> String { URLText.component(text) }
 
     static func objectPath(_ container: String, _ object: String) -> String { encode(container) + "/" + encode(object) }
 }

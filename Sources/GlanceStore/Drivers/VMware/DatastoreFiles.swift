@@ -10,8 +10,8 @@ import StoreFormats
 extension VSphereSession {
     /// The URL of `path` (relative to the datastore's root) on `datastore`.
     func fileURL(_ datastore: VMwareDatastore, _ path: String) -> String {
-        let encoded = path.split(separator: "/", omittingEmptySubsequences: false).map { Self.encode(String($0)) }.joined(separator: "/")
-        return base + "/folder/" + encoded + "?dcPath=" + Self.encode(datastore.datacenterPath) + "&dsName=" + Self.encode(datastore.name)
+        let encoded = path.split(separator: "/", omittingEmptySubsequences: false).map { URLText.component(String($0)) }.joined(separator: "/")
+        return base + "/folder/" + encoded + "?dcPath=" + URLText.component(datastore.datacenterPath) + "&dsName=" + URLText.component(datastore.name)
     }
 
     struct FileReply: Sendable {
@@ -22,28 +22,19 @@ extension VSphereSession {
 
     /// A GET (a range of it) or HEAD, tried as `vmware_api_retry_count` says.
     func file(_ method: HTTPMethod, _ url: String, range: ClosedRange<UInt64>? = nil, maxBody: Int = 64 << 20) async throws(StoreError) -> FileReply {
-        var relogins = 0
-        return try await HTTPClients.withRetries("\(method) \(url)", health: health, logger: logger, tries: settings.retryCount, status: \.status) { () throws(StoreError) in
-            while true {
-                let session = try await current()
+        try await HTTPClients.withRetries("\(method) \(url)", health: health, logger: logger, tries: settings.retryCount, status: \.status) { () throws(StoreError) in
+            try await withLogin(loggedOut: { $0.status == 401 }) { (session) throws(StoreError) in
                 var request = HTTPClientRequest(url: url)
                 request.method = method
                 request.headers.add(name: "Cookie", value: session.cookie)
                 if let range { request.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound)") }
-                let reply: FileReply
                 do {
                     let response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeout * 2000)))
                     let data = try await HTTPClients.collect(response, method: method, maxBody: maxBody, what: "\(method) \(url)")
-                    reply = FileReply(status: Int(response.status.code), headers: response.headers, data: data)
+                    return FileReply(status: Int(response.status.code), headers: response.headers, data: data)
                 } catch {
                     throw Self.map(error, what: "\(method) \(url)")
                 }
-                if reply.status == 401, relogins < 2 {
-                    relogins += 1
-                    _ = try await renew(replacing: session)
-                    continue
-                }
-                return reply
             }
         }
     }
@@ -83,10 +74,4 @@ extension VSphereSession {
         _ = try await properties(of: content.sessionManager, ["currentSession"])
         return try await current()
     }
-
-    /// One path segment or query value, percent-encoded.
-    static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
-    }
-    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 }

@@ -324,9 +324,8 @@ public final class VMwareStore: Store {
 
     /// Python's `urlencode` (quote_plus): space as '+', everything but letters, digits and `_.-~` escaped.
     static func formEncode(_ text: String) -> String {
-        (text.addingPercentEncoding(withAllowedCharacters: formSafe) ?? text).replacingOccurrences(of: "%20", with: "+")
+        URLText.component(text).replacingOccurrences(of: "%20", with: "+")
     }
-    private static let formSafe = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
     public func attributes(of name: String) async throws(StoreError) -> [String: String] {
         let placed = try await find(name)

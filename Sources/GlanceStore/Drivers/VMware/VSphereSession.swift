@@ -24,6 +24,8 @@ final class VSphereSession: Sendable {
 
     /// The SOAP version spoken: vSphere 6.5's API, which every later vCenter serves.
     static let version = "6.5"
+    /// The one call that needs no login: the probe's, and the first of a login.
+    static let retrieveServiceContent = envelope("<RetrieveServiceContent xmlns=\"urn:vim25\"><_this type=\"ServiceInstance\">ServiceInstance</_this></RetrieveServiceContent>")
 
     struct Login: Sendable, Equatable {
         /// `vmware_soap_session="..."`: the Cookie of every call and file request.
@@ -56,7 +58,7 @@ final class VSphereSession: Sendable {
     /// The probe of a store marked down: one RetrieveServiceContent (no login needed).
     private func answers() async -> Bool {
         do throws(StoreError) {
-            _ = try await post(Self.envelope("<RetrieveServiceContent xmlns=\"urn:vim25\"><_this type=\"ServiceInstance\">ServiceInstance</_this></RetrieveServiceContent>"), cookie: nil)
+            _ = try await post(Self.retrieveServiceContent, cookie: nil)
             return true
         } catch {
             return false
@@ -75,22 +77,26 @@ final class VSphereSession: Sendable {
     /// method's response element, or the fault vSphere answered.
     func call(_ method: String, on this: ManagedObject, _ arguments: String = "") async throws(StoreError) -> Result<XMLNode, VSphereFault> {
         let body = Self.envelope("<\(method) xmlns=\"urn:vim25\">\(this.xml("_this"))\(arguments)</\(method)>")
-        var relogins = 0
         let reply = try await HTTPClients.withRetries("\(method) at \(settings.host)", health: health, logger: logger,
                                                  tries: settings.retryCount, status: \.status) { () throws(StoreError) in
-            while true {
-                let session = try await current()
-                let reply = try await post(body, cookie: session.cookie)
-                if reply.loggedOut, relogins < 2 {
-                    relogins += 1
-                    logger.info("vCenter session expired; logging in again", metadata: ["host": "\(settings.host)"])
-                    _ = try await renew(replacing: session)
-                    continue
-                }
-                return reply
-            }
+            try await withLogin(loggedOut: \.loggedOut) { (session) throws(StoreError) in try await post(body, cookie: session.cookie) }
         }
         return try reply.outcome(method)
+    }
+
+    /// `attempt` with the current login; when its answer says vCenter forgot the session, once
+    /// more after a new login (one for every request that found it gone), twice at most.
+    func withLogin<Answer>(loggedOut: (Answer) -> Bool,
+                           _ attempt: (Login) async throws(StoreError) -> Answer) async throws(StoreError) -> Answer {
+        var relogins = 0
+        while true {
+            let session = try await current()
+            let answer = try await attempt(session)
+            guard loggedOut(answer), relogins < 2 else { return answer }
+            relogins += 1
+            logger.info("vCenter session expired; logging in again", metadata: ["host": "\(settings.host)"])
+            _ = try await renew(replacing: session)
+        }
     }
 
     /// The service content's references, logged in (a login that gets no answer is tried as a call
@@ -113,7 +119,7 @@ final class VSphereSession: Sendable {
     }
 
     private func logIn() async throws(StoreError) -> Login {
-        let contentReply = try await post(Self.envelope("<RetrieveServiceContent xmlns=\"urn:vim25\"><_this type=\"ServiceInstance\">ServiceInstance</_this></RetrieveServiceContent>"), cookie: nil)
+        let contentReply = try await post(Self.retrieveServiceContent, cookie: nil)
         let returnval = try contentReply.outcome("RetrieveServiceContent").get(or: "RetrieveServiceContent").child("returnval")
         guard let returnval,
               let collector = ManagedObject(returnval.child("propertyCollector")),
