@@ -51,6 +51,8 @@ let package = Package(
             name: "StoreFS",
             dependencies: ["GlanceStore", "CSystemShims", .product(name: "Logging", package: "swift-log")]
         ),
+        // Stores against Glance's catalogue: orphans, missing copies, mismatches, leftovers (`audit`).
+        .target(name: "StoreAudit", dependencies: ["GlanceStore", "GlanceConfig", .product(name: "Logging", package: "swift-log")]),
         // The thin libfuse adapter over StoreFS and the session (mount, loop, unmount).
         .target(
             name: "StoreFUSE",
@@ -60,7 +62,7 @@ let package = Package(
         .target(
             name: "StorefsCLI",
             dependencies: [
-                "GlanceConfig", "GlanceStore", "StoreFS", "StoreFUSE", "CSystemShims",
+                "GlanceConfig", "GlanceStore", "StoreFS", "StoreFUSE", "StoreAudit", "CSystemShims",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -82,6 +84,7 @@ let package = Package(
         // Drives the built `glance-storefs` binary against real mounts (needs root and /dev/fuse).
         .testTarget(name: "MountTests", dependencies: []),
         .testTarget(name: "StorefsCLITests", dependencies: ["StorefsCLI", "GlanceStore", "GlanceConfig"]),
+        .testTarget(name: "StoreAuditTests", dependencies: ["StoreAudit", "GlanceStore", "GlanceConfig"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "GlanceConfig", "StoreFormats"], exclude: ["corpus"]),
     ],
     swiftLanguageModes: [.v6]

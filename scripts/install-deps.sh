@@ -28,6 +28,7 @@ packages=(
   nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common        # its NFS backend, served in user space
   libnfs-dev libnfs-utils                               # the cinder store's NFS transport; nfs-cat/nfs-cp
   python3-os-brick                                      # Glance's cinder driver, for the interop tests
+  glance-api                                            # a real Glance: the catalogue and audit tests
   golang-go golang-github-vmware-govmomi-dev             # vmware store: govmomi's vCenter simulator, built here
   # the benchmarks' anchors
   rclone rbd-fuse httpdirfs

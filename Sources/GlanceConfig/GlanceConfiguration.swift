@@ -17,6 +17,9 @@ public struct StoreDefinition: Sendable {
     public var cinder: CinderStoreSettings? = nil
     /// The vmware store's resolved options (vmware stores only).
     public var vmware: VMwareStoreSettings? = nil
+    /// Whether opening the store may tidy it (remove hour-old leftovers of interrupted writes): a
+    /// mount does; `audit` reports what it finds and changes nothing.
+    public var housekeeping = true
 }
 
 /// A configuration that passed validation: the enabled stores in config order, the reserved stores
@@ -26,12 +29,22 @@ public struct GlanceConfiguration: Sendable {
     public static let reservedPrefix = "os_glance_"
 
     public let source: ConfigSource
-    public let stores: [StoreDefinition]
-    public let reserved: [StoreDefinition]
+    public private(set) var stores: [StoreDefinition]
+    public private(set) var reserved: [StoreDefinition]
     public let defaultStoreID: String
     public let warnings: [Diagnostic]
+    /// How to ask Glance's API what its catalogue records (`[keystone_authtoken]`).
+    public var catalogue: CatalogueSettings
 
     public func store(_ id: String) -> StoreDefinition? { stores.first { $0.id == id } }
+
+    /// The same stores, opened without tidying anything (for `audit`, which only reports).
+    public func withoutHousekeeping() -> GlanceConfiguration {
+        var copy = self
+        for i in copy.stores.indices { copy.stores[i].housekeeping = false }
+        for i in copy.reserved.indices { copy.reserved[i].housekeeping = false }
+        return copy
+    }
     public func reservedStore(_ id: String) -> StoreDefinition? { reserved.first { $0.id == id } }
 
     public static let enabledBackends = Option<OrderedPairs>.dict("enabled_backends")
@@ -127,10 +140,11 @@ public struct GlanceConfiguration: Sendable {
         }
 
         checkDatadirOverlap(stores + reserved, diagnostics: &d)
+        let catalogue = CatalogueSettings.resolve(source, diagnostics: &d)
 
         if d.hasErrors { return .failure(ValidationFailure(diagnostics: d.all)) }
         return .success(GlanceConfiguration(source: source, stores: stores, reserved: reserved,
-                                            defaultStoreID: defaultID, warnings: d.warnings))
+                                            defaultStoreID: defaultID, warnings: d.warnings, catalogue: catalogue))
     }
 
     private static func typeHint(_ raw: String) -> String {

@@ -22,6 +22,27 @@ public struct ImageAddResult: Sendable, Equatable {
     public let metadata: [String: String]
 }
 
+/// Something a writer left in a store that is not an image: a partial write (ours or Glance's), the
+/// segments of an upload without its manifest, an image in the trash. What `audit` calls a leftover.
+public struct StoreLeftover: Sendable, Equatable {
+    /// The backend's own name for it (file, object, volume, trash entry).
+    public let name: String
+    /// The image it was for, when its name says.
+    public let image: String?
+    public let size: UInt64?
+    public let modified: Timestamp?
+    /// What it is, in a few words ("partial write of glance-storefs", "segments without a manifest").
+    public let kind: String
+
+    public init(name: String, image: String?, size: UInt64?, modified: Timestamp?, kind: String) {
+        self.name = name
+        self.image = image
+        self.size = size
+        self.modified = modified
+        self.kind = kind
+    }
+}
+
 /// A store of images: one directory of the mount. Drivers know nothing of FUSE; everything the FUSE
 /// layer needs comes through this protocol and `capabilities`.
 public protocol Store: AnyObject, Sendable {
@@ -55,6 +76,8 @@ public protocol Store: AnyObject, Sendable {
     func keepDigests(_ digests: ImageDigests, of name: String) async throws(StoreError)
     /// The mount is ending: give back what the store holds at its backend (Cinder attachments).
     func shutdown() async
+    /// What interrupted writes left in the store (hidden from `list`), changing nothing.
+    func leftovers() async throws(StoreError) -> [StoreLeftover]
 }
 
 public protocol ImageReader: Sendable {
@@ -91,6 +114,7 @@ extension Store {
         throw .operationNotSupported("keeping checksums")
     }
     public func shutdown() async {}
+    public func leftovers() async throws(StoreError) -> [StoreLeftover] { [] }
     public var isWritable: Bool { capabilities.isCapable(of: .writeAccess) }
 }
 

@@ -26,7 +26,12 @@ public final class StoreFilesystem: Sendable {
     /// Directories never change by themselves; images are trusted for `cacheTimeout`.
     public static let directoryTimeout: Double = 3600
 
-    public init(stores: [MountedStore], staging: StagingArea?, options: MountOptions, logger: Logger) {
+    /// Glance's catalogue, for `user.glance.image.*`; nil when the configuration cannot reach it.
+    let catalogue: ImageCatalogue?
+
+    public init(stores: [MountedStore], staging: StagingArea?, options: MountOptions, logger: Logger,
+                catalogue: ImageCatalogue? = nil) {
+        self.catalogue = catalogue
         self.stores = stores
         self.options = options
         self.staging = staging

@@ -69,6 +69,12 @@ extension StoreFilesystem {
                let info = try? await store.stat(name), let digests = digestCache.known(key, info) {
                 list += DigestCache.attributes(digests)
             }
+            // What Glance records of the image (apart from what the store's bytes say, above).
+            switch await catalogue?.lookup(name) {
+            case .known(let image)?: list += image.attributes.map { ("user.glance.image." + $0.0, $0.1) }
+            case .unknown?: list.append(("user.glance.image.status", "unknown"))
+            case .unavailable?, nil: break
+            }
             return list
         }
     }

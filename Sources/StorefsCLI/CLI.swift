@@ -14,18 +14,20 @@ public enum StorefsCLI {
     public static let usage = """
         usage: glance-storefs check  [--config-file FILE]... [--config-dir DIR]...
                glance-storefs stores [--config-file FILE]... [--config-dir DIR]... [--detail]
+               glance-storefs audit  [--config-file FILE]... [--store ID]... [--verify] [--json] [--glance-url URL]
                glance-storefs mount  [--config-file FILE]... [--config-dir DIR]... MOUNTPOINT [-o OPTS]... [-f] [--debug]
                glance-storefs CONFIG MOUNTPOINT [-o OPTS]     (what mount -t fuse.glance-storefs runs)
         Without --config-file, Glance's defaults apply (/etc/glance/glance-api.conf, ...).
-        Mount options: ro, cache_timeout=SECONDS, and libfuse's (allow_other, default_permissions, ...).
+        Mount options: ro, cache_timeout=SECONDS, glance_url=URL, and libfuse's (allow_other, default_permissions, ...).
         """
 
-    static let commands: Set<String> = ["check", "stores", "mount", "-h", "--help", "help"]
+    static let commands: Set<String> = ["check", "stores", "mount", "audit", "-h", "--help", "help"]
 
     /// The process entry point: `mount` serves until unmounted; the others print and exit.
     public static func main(_ arguments: [String]) -> Int32 {
         let home = NSHomeDirectory()
         if arguments.first == "mount" { return mount(Array(arguments.dropFirst()), home: home) }
+        if arguments.first == "audit" { return auditMain(Array(arguments.dropFirst()), home: home) }
         if let first = arguments.first, !commands.contains(first), !first.hasPrefix("-"), arguments.count >= 2 {
             return mount(arguments, home: home)
         }

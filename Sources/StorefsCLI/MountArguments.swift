@@ -13,6 +13,8 @@ struct MountArguments {
     var fuseOptions: [String] = []
     var readOnly = false
     var cacheTimeout: Double = 5
+    /// `-o glance_url=URL`: Glance's API for the catalogue's attributes, instead of Keystone's catalogue.
+    var glanceURL: String?
     var foreground = false
     var debug = false
     var readyFD: Int32?
@@ -85,6 +87,12 @@ struct MountArguments {
                     return .failure(CommandError("-o cache_timeout needs a number of seconds"))
                 }
                 parsed.cacheTimeout = seconds
+            } else if option.hasPrefix("glance_url=") {
+                let url = String(option.dropFirst("glance_url=".count))
+                guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                    return .failure(CommandError("-o glance_url needs an http:// or https:// URL"))
+                }
+                parsed.glanceURL = url
             } else if mountOnly.contains(option) || option.hasPrefix("x-") || option.hasPrefix("comment=") {
                 continue
             } else {

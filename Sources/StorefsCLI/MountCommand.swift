@@ -156,7 +156,16 @@ extension StorefsCLI {
             MountedStore(store: store, description: configuration.stores.first { $0.id == store.id }?.description,
                          isDefault: store.id == registry.defaultStoreID)
         }
-        let fs = StoreFilesystem(stores: mounted, staging: staging, options: options, logger: logger)
+        var catalogueSettings = configuration.catalogue
+        if let url = parsed.glanceURL { catalogueSettings.glanceURL = url }
+        var catalogue: ImageCatalogue?
+        if let reason = catalogueSettings.unusableReason {
+            logger.info("Glance's catalogue is not asked: user.glance.image.* are absent", metadata: ["reason": "\(reason)"])
+        } else {
+            catalogue = ImageCatalogue(client: GlanceClient(settings: catalogueSettings), logger: logger)
+            catalogue?.prefetch()
+        }
+        let fs = StoreFilesystem(stores: mounted, staging: staging, options: options, logger: logger, catalogue: catalogue)
         let source = configuration.source.files.first ?? "glance-storefs"
         let fuseOptions = ["fsname=\(source.replacingOccurrences(of: ",", with: "\\,"))", "subtype=glance-storefs"] + parsed.fuseOptions
         do throws(FuseMount.Failure) {

@@ -1,3 +1,4 @@
+import Foundation
 import CLibCrypto
 import Dispatch
 
@@ -12,6 +13,17 @@ final class ImageChecksums {
         multihash = EVP_MD_CTX_new()
         EVP_DigestInit_ex(md5, EVP_md5(), nil)
         EVP_DigestInit_ex(multihash, EVP_sha512(), nil)
+    }
+
+    /// With another `hashing_algorithm` than sha512 (any name hashlib and OpenSSL share: sha256,
+    /// sha384, sha3_512...); nil when OpenSSL has no such digest.
+    init?(algorithm: String) {
+        let name = algorithm.lowercased().replacingOccurrences(of: "_", with: "-")
+        guard let digest = EVP_get_digestbyname(name) ?? EVP_get_digestbyname(algorithm) else { return nil }
+        md5 = EVP_MD_CTX_new()
+        multihash = EVP_MD_CTX_new()
+        EVP_DigestInit_ex(md5, EVP_md5(), nil)
+        EVP_DigestInit_ex(multihash, digest, nil)
     }
 
     deinit {
@@ -61,9 +73,11 @@ final class ImageChecksums {
 /// in order; `finish()` waits for every one.
 final class ChecksumPipeline: @unchecked Sendable {
     // Each digest is touched only from its own queue, and finish() only after both drained.
-    private let checksums = ImageChecksums()
+    private let checksums: ImageChecksums
     private let md5Queue = DispatchQueue(label: "glance-storefs.md5")
     private let multihashQueue = DispatchQueue(label: "glance-storefs.sha512")
+
+    init(checksums: ImageChecksums = ImageChecksums()) { self.checksums = checksums }
 
     /// Queues a chunk; `group` is left once both digests include it.
     func enqueue(_ chunk: [UInt8], group: DispatchGroup) {

@@ -24,8 +24,18 @@ extension Store {
     /// store's own reader (its read-ahead keeps the store busy while md5 and sha512 run on a core
     /// each). This is what `user.glance.checksum` shows where nothing was kept at write time.
     public func computeDigests(of name: String) async throws(StoreError) -> ImageDigests {
+        try await computeDigests(of: name, algorithm: ImageDigests.algorithm)
+    }
+
+    /// The md5 and the hash of `algorithm` (Glance's `os_hash_algo`); `progress` hears of every piece
+    /// read (its byte count), for an audit's progress line.
+    public func computeDigests(of name: String, algorithm: String,
+                               progress: @Sendable (Int) -> Void = { _ in }) async throws(StoreError) -> ImageDigests {
+        guard let checksums = algorithm == ImageDigests.algorithm ? ImageChecksums() : ImageChecksums(algorithm: algorithm) else {
+            throw .operationNotSupported("hashing with \(algorithm)")
+        }
         let reader = try await openForReading(name)
-        let pipeline = ChecksumPipeline()
+        let pipeline = ChecksumPipeline(checksums: checksums)
         var hashing: [DispatchGroup] = []
         var offset: UInt64 = 0
         do throws(StoreError) {
@@ -33,6 +43,7 @@ extension Store {
                 let bytes = try await reader.read(at: offset, count: Self.digestPiece)
                 guard !bytes.isEmpty else { break }
                 offset += UInt64(bytes.count)
+                progress(bytes.count)
                 let group = DispatchGroup()
                 pipeline.enqueue(bytes, group: group)
                 hashing.append(group)

@@ -43,7 +43,7 @@ public final class CinderStore: Store {
         attachments = VolumeAttachments(api: api, transports: transports)
         buffers = ObjectBufferPool(objectSize: Self.blockSize, kept: CinderImageWriter.blocksInFlight + 1)
         let api = self.api, id = self.id
-        Task.detached { await Self.cleanLeftovers(api, settings: settings, logger: logger, store: id) }
+        if definition.housekeeping { Task.detached { await Self.cleanLeftovers(api, settings: settings, logger: logger, store: id) } }
     }
 
     public static func summary(_ definition: StoreDefinition) -> String {
@@ -196,6 +196,17 @@ public final class CinderStore: Store {
     public func shutdown() async { await attachments.releaseAll() }
 
     // MARK: Leftovers
+
+    /// Volumes of partial writes (`storefs-partial-*`) of the store's volume type.
+    public func leftovers() async throws(StoreError) -> [StoreLeftover] {
+        try await api.volumes().filter { volume in
+            volume.name.hasPrefix(CinderVolume.partialPrefix) && (settings.volumeType == nil || volume.volumeType == settings.volumeType)
+        }.map { volume in
+            StoreLeftover(name: "volume \(volume.id) (\(volume.name))",
+                          image: String(volume.name.dropFirst(CinderVolume.partialPrefix.count).split(separator: ".").first ?? ""),
+                          size: volume.size << 30, modified: volume.updatedAt ?? volume.createdAt, kind: "partial write of glance-storefs")
+        }
+    }
 
     /// Volumes a crashed write left (`storefs-partial-*`): removed when older than an hour (no write
     /// takes that long without its volume's `updated_at` moving), reported otherwise.

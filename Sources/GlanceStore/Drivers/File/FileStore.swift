@@ -70,7 +70,7 @@ public final class FileStore: Store {
         var caps: Capabilities = [.readRandom, .driverReusable, .capacity]
         if writable { caps.formUnion([.writeAccess, .rename, .setModificationTime]) }
         self.capabilities = caps
-        if writable { reportLeftovers() }
+        if writable, definition.housekeeping { reportLeftovers() }
     }
 
     // MARK: Listing
@@ -267,6 +267,24 @@ public final class FileStore: Store {
             attributes["location_metadata.\(key)"] = value
         }
         return attributes
+    }
+
+    /// Partial files (named only where O_TMPFILE is missing) of all the store's directories.
+    public func leftovers() async throws(StoreError) -> [StoreLeftover] {
+        let directories = self.directories
+        return try await BlockingIO.run { () throws(StoreError) -> [StoreLeftover] in
+            var found: [StoreLeftover] = []
+            for dir in directories {
+                guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { continue }
+                for name in names.sorted() where name.hasPrefix(Self.partialPrefix) {
+                    var st = Glibc.stat()
+                    guard fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+                    found.append(StoreLeftover(name: dir.join(name), image: nil, size: UInt64(st.st_size),
+                                               modified: Timestamp(st.st_mtim), kind: "partial write of glance-storefs"))
+                }
+            }
+            return found
+        }
     }
 
     /// Named partial files exist only where O_TMPFILE is missing; one left by a crash holds no image

@@ -41,7 +41,7 @@ public final class RBDStore: Store {
         cluster = RBDCluster(settings: settings, storeID: definition.id, logger: logger)
         objectBuffers = ObjectBufferPool(objectSize: Int(settings.chunkSize), kept: RBDImageWriter.objectsInFlight + 1)
         let cluster = self.cluster, logger = self.logger, id = self.id
-        Task.detached { await Self.cleanLeftovers(cluster, logger: logger, store: id) }
+        if definition.housekeeping { Task.detached { await Self.cleanLeftovers(cluster, logger: logger, store: id) } }
     }
 
     /// One line for `check`: where the store's images are and as whom (no secret is in these options).
@@ -328,6 +328,39 @@ public final class RBDStore: Store {
     }
 
     // MARK: Leftovers
+
+    /// Our partial images, and images in the pool's trash (where glance_store ≥ 4.6 moves an image
+    /// that still has clones when Glance deletes it).
+    public func leftovers() async throws(StoreError) -> [StoreLeftover] {
+        try await cluster.run { c throws(StoreError) in
+            var found: [StoreLeftover] = []
+            for name in try Self.images(c).map(\.name) where name.hasPrefix(Self.partialPrefix) {
+                let image = try? RBDImage(c, name, readOnly: true)
+                found.append(StoreLeftover(name: name, image: String(name.dropFirst(Self.partialPrefix.count).split(separator: ".").first ?? ""),
+                                           size: image.flatMap { try? $0.size() }, modified: image.map { $0.modificationTime() },
+                                           kind: "partial write of glance-storefs"))
+            }
+            for entry in try Self.trash(c) {
+                found.append(StoreLeftover(name: "trash \(entry.id) (\(entry.name))", image: entry.name, size: nil,
+                                           modified: Timestamp(seconds: Int64(entry.deleted), nanoseconds: 0),
+                                           kind: "image in the pool's trash"))
+            }
+            return found
+        }
+    }
+
+    static func trash(_ c: RBDCluster.Connection) throws(StoreError) -> [(id: String, name: String, deleted: Int)] {
+        var count = 64
+        while true {
+            var entries = [rbd_trash_image_info_t](repeating: rbd_trash_image_info_t(), count: count)
+            let rc = rbd_trash_list(c.ioctx, &entries, &count)
+            if rc == -ERANGE { continue }
+            guard rc >= 0 else { throw RBDCluster.error(rc, image: "(trash)", "listing the pool's trash") }
+            let found = entries.prefix(Int(rc)).map { (id: String(cString: $0.id), name: String(cString: $0.name), deleted: Int($0.deletion_time)) }
+            rbd_trash_list_cleanup(&entries, Int(rc))
+            return found
+        }
+    }
 
     /// Writes cut short (a crash, kill -9) leave images with the temporary prefix, never a final
     /// name. Old ones are removed; recent ones are reported (another mount may be writing them).

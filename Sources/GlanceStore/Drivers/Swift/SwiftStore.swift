@@ -38,13 +38,29 @@ public final class SwiftStore: Store {
         self.settings = settings
         self.logger = logger
         account = SwiftAccount(settings: settings, storeID: definition.id, logger: logger)
-        Task.detached { [self] in await self.cleanLeftovers(olderThan: Self.leftoverAge) }
+        if definition.housekeeping { Task.detached { [self] in await self.cleanLeftovers(olderThan: Self.leftoverAge) } }
     }
 
     /// Segments without a manifest whose newest is older than this are removed at start (an
     /// upload that stalled this long is dead); newer ones may be an upload in progress (ours in
     /// another mount, or Glance's) and are only reported.
     static let leftoverAge: TimeInterval = 3600
+
+    /// Segment series without a manifest, Glance's or ours (both name segments `<id>-00001`...).
+    public func leftovers() async throws(StoreError) -> [StoreLeftover] {
+        var found: [StoreLeftover] = []
+        for container in try await containers() {
+            let entries = try await listing(container)
+            let sizes = Dictionary(entries.compactMap { e in e.name.map { ($0, e.bytes ?? 0) } }, uniquingKeysWith: { a, _ in a })
+            for series in SwiftListing.orphanSeries(entries) {
+                found.append(StoreLeftover(
+                    name: "\(container)/\(series.base)-00001...", image: series.base,
+                    size: series.segments.reduce(0) { $0 + UInt64(sizes[$1] ?? 0) }, modified: series.newest,
+                    kind: "\(series.segments.count) segments without a manifest"))
+            }
+        }
+        return found
+    }
 
     /// The segments that writes cut short (kill -9, a crash, a lost connection) left behind.
     func cleanLeftovers(olderThan age: TimeInterval) async {

@@ -39,7 +39,7 @@ public final class VMwareStore: Store {
         self.logger = logger
         session = VSphereSession(settings: settings, storeID: definition.id, logger: logger)
         datastores = VMwareDatastores(session: session, storeID: definition.id)
-        Task.detached { [self] in await self.cleanLeftovers(olderThan: Self.leftoverAge) }
+        if definition.housekeeping { Task.detached { [self] in await self.cleanLeftovers(olderThan: Self.leftoverAge) } }
     }
 
     /// One line for `check`: where the images are and as whom (never the password).
@@ -333,6 +333,16 @@ public final class VMwareStore: Store {
     }
 
     // MARK: Leftovers
+
+    /// Partial uploads, on every datastore of the store.
+    public func leftovers() async throws(StoreError) -> [StoreLeftover] {
+        try await scan().partials.map { file, datastore in
+            var image: String?
+            if case .partial(let name) = ImageDirectoryNames.kind(of: file.path) { image = name }
+            return StoreLeftover(name: datastore.path(relative(file.path)), image: image, size: file.size,
+                                 modified: file.modification, kind: "partial upload of glance-storefs")
+        }
+    }
 
     /// Partial uploads a kill or a crash left behind; kept times whose image is gone.
     func cleanLeftovers(olderThan age: TimeInterval) async {
