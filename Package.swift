@@ -84,7 +84,7 @@ let package = Package(
         // Drives the built `glance-storefs` binary against real mounts (needs root and /dev/fuse).
         .testTarget(name: "MountTests", dependencies: []),
         .testTarget(name: "StorefsCLITests", dependencies: ["StorefsCLI", "GlanceStore", "GlanceConfig"]),
-        .testTarget(name: "StoreAuditTests", dependencies: ["StoreAudit", "GlanceStore", "GlanceConfig"]),
+        .testTarget(name: "StoreAuditTests", dependencies: ["StoreAudit", "GlanceStore", "GlanceConfig", "StoreFormats"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "GlanceConfig", "StoreFormats"], exclude: ["corpus"]),
     ],
     swiftLanguageModes: [.v6]

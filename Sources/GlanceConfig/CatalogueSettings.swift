@@ -17,6 +17,17 @@ public struct CatalogueSettings: Sendable, Equatable {
     /// Seconds to connect or wait for an answer.
     public var timeout: Double = 20
 
+    public init(authURL: String? = nil, credentials: KeystoneCredentials? = nil, region: String? = nil, interface: String? = nil,
+                caFile: String? = nil, insecure: Bool = false, glanceURL: String? = nil) {
+        self.authURL = authURL
+        self.credentials = credentials
+        self.region = region
+        self.interface = interface
+        self.caFile = caFile
+        self.insecure = insecure
+        self.glanceURL = glanceURL
+    }
+
     /// Why the catalogue cannot be asked (nil: it can): a line for the log or `audit`.
     public var unusableReason: String? {
         if glanceURL != nil { return nil }

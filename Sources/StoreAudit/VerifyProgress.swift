@@ -21,8 +21,11 @@ public final class VerifyProgress: Sendable {
     func start(total: UInt64, copies: Int) {
         state.withLock { $0 = State(total: total, copies: copies) }
         Task.detached { [self] in
-            while !state.withLock({ $0.finished }) {
-                draw(line(), false)
+            // Drawn under the lock: no line after the final one.
+            while state.withLock({ s in
+                if !s.finished { draw(Self.line(s), false) }
+                return !s.finished
+            }) {
                 try? await Task.sleep(for: .milliseconds(500))
             }
         }
@@ -32,13 +35,16 @@ public final class VerifyProgress: Sendable {
     func copyDone() { state.withLock { $0.copiesDone += 1 } }
 
     func finish() {
-        state.withLock { $0.finished = true }
-        draw(line(), true)
+        state.withLock { s in
+            s.finished = true
+            draw(Self.line(s), true)
+        }
     }
 
+    public func line() -> String { Self.line(state.withLock { $0 }) }
+
     /// "verified 3/10 copies, 1.2 GB of 4.0 GB (30%), 210 MB/s, 14 s left".
-    public func line() -> String {
-        let s = state.withLock { $0 }
+    private static func line(_ s: State) -> String {
         let elapsed = Double((ContinuousClock.now - s.started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - s.started).components.seconds)
         let rate = elapsed > 0 ? Double(s.done) / elapsed : 0
         let percent = s.total > 0 ? Int(Double(s.done) * 100 / Double(s.total)) : 100

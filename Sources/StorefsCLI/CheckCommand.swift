@@ -38,6 +38,9 @@ extension StorefsCLI {
             if let description = store.description { line += "  \"\(description)\"" }
             lines.append(line)
         }
+        let catalogue = c.catalogue
+        lines.append("Glance's catalogue (user.glance.image.*, audit): " + (catalogue.unusableReason.map { "not asked: \($0)" }
+            ?? "the image endpoint of \(catalogue.authURL ?? "?") as \(catalogue.credentials.map { "\($0)" } ?? "?")"))
         lines.append("reserved stores (never shown):")
         for store in c.reserved {
             lines.append("  \(store.id)  \(store.file!.directories.map(\.path).joined(separator: ", "))")

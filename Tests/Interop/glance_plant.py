@@ -2,6 +2,8 @@
 through Glance's API and then behind its back, and prints what was planted as one JSON object.
 
     glance_plant.py GLANCE_DIR [--with-rbd CEPH_CONF]
+    glance_plant.py GLANCE_DIR --consistent N    N small consistent images in `fast` (the last one
+                                                 hidden); prints their ids, plants nothing
 
 Every image gets a fresh id; nothing here reads glance-storefs' code. Uses only Glance's API (as the
 service user of DIR/glance-api.conf), the file stores' datadirs and `rbd`.
@@ -85,6 +87,11 @@ def corrupt(file):
         f.seek(0)
         f.write(bytes([first[0] ^ 0xFF]))
 
+
+if len(sys.argv) > 3 and sys.argv[2] == "--consistent":
+    n = int(sys.argv[3])
+    print(json.dumps([image(f"consistent-{i}", "fast", 1024, hidden=i == n - 1)[0] for i in range(n)]))
+    sys.exit(0)
 
 planted = {}
 MiB = 1 << 20

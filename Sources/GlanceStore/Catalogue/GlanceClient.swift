@@ -10,10 +10,12 @@ public final class GlanceClient: Sendable {
     private let login: KeystoneLogin
     private let shared: SharedCredential<GlanceAccess>
     /// Images per page: Glance's `api_limit_max` default (a larger limit is cut to it anyway).
-    static let pageSize = 1000
+    public static let defaultPageSize = 1000
+    let pageSize: Int
 
-    public init(settings: CatalogueSettings) {
+    public init(settings: CatalogueSettings, pageSize: Int = defaultPageSize) {
         self.settings = settings
+        self.pageSize = pageSize
         let client = HTTPClients.make(insecure: settings.insecure, caFile: settings.caFile, timeout: settings.timeout)
         login = KeystoneLogin(settings: settings, client: client)
         shared = SharedCredential(what: "asking Glance's catalogue") { $0.expiresSoon }
@@ -30,7 +32,7 @@ public final class GlanceClient: Sendable {
     public func images() async throws(StoreError) -> [CatalogueImage] {
         var all: [CatalogueImage] = []
         for hidden in [false, true] {
-            var path: String? = "/v2/images?limit=\(Self.pageSize)" + (hidden ? "&os_hidden=true" : "")
+            var path: String? = "/v2/images?limit=\(pageSize)" + (hidden ? "&os_hidden=true" : "")
             var seen = Set<String>()
             while let next = path {
                 guard seen.insert(next).inserted else { break }  // a `next` that loops
