@@ -118,7 +118,8 @@ public struct AuditRules: Sendable {
     }
 
     /// `os_glance_importing_to_stores` naming a store no running task writes to: a copy or import
-    /// that failed and left the marker; Glance then refuses another copy to that store.
+    /// that failed and left the marker (reserved: not removable through the API; Glance 25 still
+    /// accepts another copy to that store).
     public func markerFindings(tasks: [String: [CatalogueTask]], audited: Set<String>) -> [AuditFinding] {
         var findings: [AuditFinding] = []
         for image in catalogue.values.sorted(by: { $0.id < $1.id }) where !image.importingToStores.isEmpty {

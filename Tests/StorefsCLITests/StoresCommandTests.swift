@@ -149,6 +149,7 @@ struct CheckCommandTests {
               fast  file      \(f.dir)/fast  (default)  "Fast filesystem store"
               slow  file      \(f.dir)/slow
               web   http      http://127.0.0.1:9/images/  (read-only)  "Read-only HTTP store"
+            Glance's catalogue (user.glance.image.*, audit): not asked: [keystone_authtoken] auth_url is not set and no Glance URL was given (--glance-url / -o glance_url=)
             reserved stores (never shown):
               os_glance_staging_store  \(f.dir)/staging
               os_glance_tasks_store  \(f.dir)/tasks
@@ -203,5 +204,23 @@ struct CheckCommandTests {
         let lines = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
         #expect(lines.count == 1)
         #expect(lines.first?.contains("\(path):2: [DEFAULT] enabled_backends: store id 'os_glance_x'") == true)
+    }
+}
+
+struct AuditCommandTests {
+    @Test func badArgumentsAndAnUnreachableCatalogueExitTwoBeforeAnythingIsRead() async {
+        let f = CLIFixture()
+        let unknown = await StorefsCLI.audit(["--config-file", f.reference, "--bogus"])
+        #expect(unknown.status == 2 && unknown.stderr.hasPrefix("glance-storefs audit: unknown option --bogus"))
+        let store = await StorefsCLI.audit(["--config-file", f.reference, "--store", "nosuch"])
+        #expect(store.status == 2 && store.stderr.contains("--store nosuch: not a store of enabled_backends (fast, slow, web)"))
+        let url = await StorefsCLI.audit(["--config-file", f.reference, "--glance-url", "ftp://x"])
+        #expect(url.status == 2)
+        // No [keystone_authtoken] and no --glance-url: one line saying what is missing.
+        let none = await StorefsCLI.audit(["--config-file", f.reference])
+        #expect(none.status == 2 && none.stdout.isEmpty)
+        #expect(none.stderr == "glance-storefs audit: cannot ask Glance's catalogue: [keystone_authtoken] auth_url is not set and no Glance URL was given (--glance-url / -o glance_url=)\n")
+        let help = await StorefsCLI.audit(["--help"])
+        #expect(help.status == 0 && help.stdout.contains("--verify"))
     }
 }
