@@ -2,11 +2,12 @@
 # Debian's glance-api (a plain foreground process, sqlite, Keystone's authtoken pipeline) on
 # 127.0.0.1, authenticating with the Keystone `test-keystone.sh start KEYSTONE_DIR` started: for the
 # tests of Glance's catalogue in the mount and of `audit`.
-#   test-glance.sh start DIR KEYSTONE_DIR [CEPH_CONF]   prints Glance's port (also in DIR/port)
-#   test-glance.sh stop DIR                             stops what `start DIR` started (by PID)
+#   test-glance.sh start DIR KEYSTONE_DIR [CEPH_CONF [SWIFT_DIR]]   prints Glance's port (also in DIR/port)
+#   test-glance.sh stop DIR                                         stops what `start DIR` started (by PID)
 # Stores: `fast` and `slow` (file, datadirs DIR/stores/fast and DIR/stores/slow; `fast` the default),
 # the reserved stores in DIR/stores/staging and DIR/stores/tasks, and with CEPH_CONF an rbd store
-# `ceph` in the pool `glance-audit` of that Ceph. DIR/glance-api.conf is the operator's file as
+# `ceph` in the pool `glance-audit` of that Ceph, with SWIFT_DIR a swift store `obj` (container
+# `glance-audit` of account AUTH_test on that Swift, tempauth; images over 1 MiB in 1 MiB segments). DIR/glance-api.conf is the operator's file as
 # Glance reads it: the tests mount and audit with it unchanged. Keystone gains user `glance-service`
 # (project service, role admin) for glance-api's authtoken, and the `image` endpoints
 # http://127.0.0.1:PORT (public) and http://localhost:PORT (internal).
@@ -23,6 +24,7 @@ start) ;;
 esac
 keystone_dir=$(cd "$3" && pwd)
 ceph_conf=${4:-}
+swift_dir=${5:-}
 
 require_packages glance-api python3-keystonemiddleware curl
 trap 'stop_launched' ERR
@@ -72,6 +74,26 @@ rbd_store_ceph_conf = $ceph_conf
 rbd_store_user = admin
 store_description = Ceph (rbd)"
 fi
+swift_section=""
+if [ -n "$swift_dir" ]; then
+  read -r swift_port _ < "$swift_dir/ports"
+  backends="$backends, obj:swift"
+  cat > "$dir/glance-swift.conf" <<CONF
+[ref1]
+auth_address = http://127.0.0.1:$swift_port/auth/v1.0
+user = test:tester
+key = testing
+auth_version = 1
+CONF
+  swift_section="[obj]
+swift_store_config_file = $dir/glance-swift.conf
+default_swift_reference = ref1
+swift_store_container = glance-audit
+swift_store_create_container_on_put = True
+swift_store_large_object_size = 1
+swift_store_large_object_chunk_size = 1
+store_description = Swift"
+fi
 cat > "$dir/glance-api.conf" <<CONF
 [DEFAULT]
 bind_host = 127.0.0.1
@@ -108,6 +130,7 @@ store_description = Fast disks
 filesystem_store_datadir = $dir/stores/slow
 store_description = Slow disks
 $rbd_section
+$swift_section
 [os_glance_staging_store]
 filesystem_store_datadir = $dir/stores/staging
 [os_glance_tasks_store]

@@ -23,7 +23,8 @@ cinder_dir=$(mktemp -d /var/tmp/storefs-test-cinder.XXXXXX)
 # And govmomi's vCenter simulator (built here from Debian's library); each vmware test uses an image
 # directory of its own.
 vcsim_dir=$(mktemp -d /var/tmp/storefs-test-vcsim.XXXXXX)
-# And Debian's glance-api behind that Keystone, with file stores and an rbd store on that Ceph: the
+# And Debian's glance-api behind that Keystone, with file stores, an rbd store on that Ceph and a swift
+# store on that Swift: the
 # catalogue and audit tests plant their inconsistencies in it.
 glance_dir=$(mktemp -d /var/tmp/storefs-test-glance.XXXXXX)
 stop_backends() {
@@ -38,7 +39,7 @@ STOREFS_TEST_CEPH_CONF=$(bash scripts/test-ceph.sh start "$ceph_dir") || { echo 
 bash scripts/test-swift.sh start "$swift_dir" >/dev/null || { echo "Swift did not start: the swift tests cannot run" >&2; exit 1; }
 bash scripts/test-keystone.sh start "$keystone_dir" "$swift_dir" >/dev/null || { echo "Keystone did not start: the auth v3 tests cannot run" >&2; exit 1; }
 bash scripts/test-vcsim.sh start "$vcsim_dir" >/dev/null || { echo "the vCenter simulator did not start: the vmware tests cannot run" >&2; exit 1; }
-bash scripts/test-glance.sh start "$glance_dir" "$keystone_dir" "$STOREFS_TEST_CEPH_CONF" >/dev/null || { echo "Glance did not start: the catalogue and audit tests cannot run" >&2; exit 1; }
+bash scripts/test-glance.sh start "$glance_dir" "$keystone_dir" "$STOREFS_TEST_CEPH_CONF" "$swift_dir" >/dev/null || { echo "Glance did not start: the catalogue and audit tests cannot run" >&2; exit 1; }
 set +e
 swift-test --skip-build --skip 'ReliabilityTests|Cinder' 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -14,8 +14,8 @@ public struct CatalogueSettings: Sendable, Equatable {
     public var insecure: Bool
     /// Glance's own URL (its root, e.g. http://controller:9292): skips Keystone's catalogue.
     public var glanceURL: String?
-    /// Seconds to connect or wait for an answer.
-    public var timeout: Double = 20
+    /// Seconds to connect or wait for an answer (a page of 1,000 images takes Glance well under one).
+    public var timeout: Double = 10
 
     public init(authURL: String? = nil, credentials: KeystoneCredentials? = nil, region: String? = nil, interface: String? = nil,
                 caFile: String? = nil, insecure: Bool = false, glanceURL: String? = nil) {

@@ -1,7 +1,7 @@
 """Plants, in a real Glance started by scripts/test-glance.sh, the inconsistencies `audit` must find,
 through Glance's API and then behind its back, and prints what was planted as one JSON object.
 
-    glance_plant.py GLANCE_DIR [--with-rbd CEPH_CONF]
+    glance_plant.py GLANCE_DIR [--with-rbd CEPH_CONF]   (the swift store's images too when Glance has one)
     glance_plant.py GLANCE_DIR --consistent N    N small consistent images in `fast` (the last one
                                                  hidden); prints their ids, plants nothing
 
@@ -144,7 +144,24 @@ if rbd_conf:
     wait(r, lambda s: set(s.get("stores", "").split(",")) == {"ceph", "fast"}, "copy-image of R")
     planted["rbd"] = r
 
-planted["images"] = {i: show(i) for i in [a, b, c, d, f_id, g] + ([planted["rbd"]] if rbd_conf else [])}
+swift_conf = os.path.join(glance_dir, "glance-swift.conf")
+if os.path.exists(swift_conf):
+    # W: in obj, over the segment size (a manifest and three segments), copied to slow: consistent.
+    w, _ = image("w-swift", "obj", 2 * MiB + 5)
+    copy(w, "slow")
+    wait(w, lambda s: set(s.get("stores", "").split(",")) == {"obj", "slow"}, "copy-image of W")
+    planted["swift"] = w
+    # An upload cut short: two segments of a new id in the store's container, no manifest.
+    ref = configparser.ConfigParser(interpolation=None)
+    ref.read(swift_conf)
+    h, _ = request("GET", ref["ref1"]["auth_address"], headers={"X-Auth-User": ref["ref1"]["user"], "X-Auth-Key": ref["ref1"]["key"]}, raw=True)
+    segments = str(uuid.uuid4())
+    for n in (1, 2):
+        request("PUT", f"{h['X-Storage-Url']}/glance-audit/{segments}-0000{n}", b"s" * 1000, {"X-Auth-Token": h["X-Auth-Token"]}, raw=True)
+    planted["segments"] = segments
+
+planted["images"] = {i: show(i) for i in [a, b, c, d, f_id, g] + ([planted["rbd"]] if rbd_conf else [])
+                     + ([planted["swift"]] if "swift" in planted else [])}
 planted["staging"] = sorted(os.listdir(os.path.join(stores_dir, "staging")))
 planted["slow_files"] = sorted(os.listdir(os.path.join(stores_dir, "slow")))
 print(json.dumps(planted))

@@ -8,6 +8,7 @@ struct TestGlance {
     let config: String
     let port: String
     let cephConf: String?
+    let hasSwift: Bool
 
     init() throws {
         let dir = try #require(ProcessInfo.processInfo.environment["STOREFS_TEST_GLANCE_DIR"].flatMap { $0.isEmpty ? nil : $0 },
@@ -17,6 +18,7 @@ struct TestGlance {
         port = ((try? String(contentsOfFile: dir + "/port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         try #require(!port.isEmpty, "Glance did not start (see \(dir)/log)")
         let text = (try? String(contentsOfFile: config, encoding: .utf8)) ?? ""
+        hasSwift = text.contains("obj:swift")
         cephConf = text.split(separator: "\n").first { $0.hasPrefix("rbd_store_ceph_conf = ") }
             .map { String($0.dropFirst("rbd_store_ceph_conf = ".count)) }
     }
@@ -52,9 +54,11 @@ extension MountSuite {
             let lost = try id("missing"), corrupted = try id("corrupted"), grown = try id("grown"), hidden = try id("hidden")
             let unregistered = try id("unregistered"), failedCopy = try id("failed_copy"), staleMarker = try id("stale_marker")
             let partial = try id("partial")
+            let swiftImage = planted["swift"] as? String, segments = planted["segments"] as? String
+            #expect((swiftImage != nil) == glance.hasSwift, "the swift store's images were not planted")
             let images = try #require(planted["images"] as? [String: [String: Any]])
 
-            let expected: Set<Finding> = [
+            var expected: Set<Finding> = [
                 Finding(store: "fast", image: unregistered, kind: "orphan"),
                 Finding(store: "fast", image: staleMarker, kind: "missing"),
                 Finding(store: "fast", image: grown, kind: "size-mismatch"),
@@ -64,6 +68,7 @@ extension MountSuite {
                 Finding(store: "slow", image: staleMarker, kind: "leftover"),
                 Finding(store: "os_glance_staging_store", image: failedCopy, kind: "leftover"),
             ]
+            if let segments { expected.insert(Finding(store: "obj", image: segments, kind: "leftover")) }
             let audit = "\(storefsBinary) audit --config-file \(glance.config)"
 
             // JSON, without reading the data: exactly the planted findings, each with its evidence.
@@ -82,7 +87,12 @@ extension MountSuite {
             #expect(evidence[Finding(store: "fast", image: unregistered, kind: "orphan")]?["glance_status"] as? String == "unknown")
             #expect(evidence[Finding(store: "slow", image: failedCopy, kind: "orphan")]?["glance_stores"] as? String == "fast")
             #expect(evidence[Finding(store: "slow", image: staleMarker, kind: "leftover")]?["marker"] as? String == "slow")
-            #expect(json.err.contains("8 findings"))
+            #expect(json.err.contains("\(expected.count) findings"))
+            if let segments {
+                let evidence = try #require(evidence[Finding(store: "obj", image: segments, kind: "leftover")])
+                #expect(evidence["what"] as? String == "2 segments without a manifest")
+                #expect(evidence["size"] as? Int == 2000)
+            }
 
             // The table: a header, one row per finding, the summary; the same status.
             let table = sh(audit)
@@ -135,7 +145,8 @@ extension MountSuite {
             try #require(waitUntil(seconds: 15) { isMounted(mountpoint) || !process.isRunning } && isMounted(mountpoint))
             let keys = ["name", "status", "size", "checksum", "os_hash_algo", "os_hash_value", "disk_format",
                         "container_format", "owner", "visibility", "stores"]
-            for (store, image) in [("fast", lost), ("slow", corrupted), ("fast", grown), ("fast", hidden), ("slow", hidden)] {
+            for (store, image) in [("fast", lost), ("slow", corrupted), ("fast", grown), ("fast", hidden), ("slow", hidden)]
+                    + (swiftImage.map { [("obj", $0), ("slow", $0)] } ?? []) {
                 let record = try #require(images[image])
                 let shown = xattrs(sh("getfattr -d --absolute-names \(mountpoint)/\(store)/\(image)").out)
                 for key in keys {

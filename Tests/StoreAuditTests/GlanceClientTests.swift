@@ -68,4 +68,25 @@ import Testing
         for _ in 0..<50 { #expect(await catalogue.lookup("a") == .unavailable) }
         #expect(ContinuousClock.now - start < .seconds(10))
     }
+
+    @Test func aHungGlanceCostsOneBoundedWaitNotOnePerRequest() async throws {
+        // A socket that accepts connections (the kernel's backlog) and never answers.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0)
+        try #require(listen(fd, 16) == 0)
+        try #require(withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } } == 0)
+        let port = UInt16(bigEndian: address.sin_port)
+        let catalogue = ImageCatalogue(client: GlanceClient(settings: CatalogueSettings(glanceURL: "http://127.0.0.1:\(port)")),
+                                       logger: Logger(label: "test"), firstWait: .milliseconds(300))
+        #expect(await catalogue.lookup("a") == .unavailable)
+        // The fetch still hangs (10 s timeout); later lookups do not wait for it again.
+        let start = ContinuousClock.now
+        for _ in 0..<20 { #expect(await catalogue.lookup("a") == .unavailable) }
+        #expect(ContinuousClock.now - start < .seconds(3))
+    }
 }

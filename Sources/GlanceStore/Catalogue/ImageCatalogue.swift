@@ -19,6 +19,9 @@ public final class ImageCatalogue: Sendable {
         var fetched: ContinuousClock.Instant?
         var refreshing: Task<Void, Never>?
         var failure: String?
+        /// A lookup already waited `firstWait` for the running fetch in vain: later ones do not wait
+        /// (a hung Glance costs one wait per fetch, not one per request).
+        var waitedInVain = false
     }
 
     private let client: GlanceClient
@@ -39,14 +42,25 @@ public final class ImageCatalogue: Sendable {
     public func prefetch() { _ = refreshIfStale() }
 
     public func lookup(_ id: String) async -> Lookup {
-        if let task = refreshIfStale(), state.withLock({ $0.images == nil }) {
+        if let task = refreshIfStale(), state.withLock({ $0.images == nil && !$0.waitedInVain }) {
             // Nothing known yet: wait for this fetch, a bounded while.
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await task.value }
-                group.addTask { [firstWait] in try? await Task.sleep(for: firstWait) }
-                await group.next()
-                group.cancelAll()
+            // Not a task group: leaving one waits for all its children, the hung fetch included.
+            let answered = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let resumed = Mutex(false)
+                let resume = { @Sendable (value: Bool) in
+                    if resumed.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: value) }
+                }
+                let timer = Task { [firstWait] in
+                    try? await Task.sleep(for: firstWait)
+                    resume(false)
+                }
+                Task {
+                    await task.value
+                    timer.cancel()
+                    resume(true)
+                }
             }
+            if !answered { state.withLock { $0.waitedInVain = true } }
         }
         return state.withLock { s in
             guard let images = s.images else { return .unavailable }
@@ -61,6 +75,7 @@ public final class ImageCatalogue: Sendable {
             if let running = s.refreshing { return running }
             let task = Task { await self.refresh() }
             s.refreshing = task
+            s.waitedInVain = false
             return task
         }
     }
