@@ -34,32 +34,25 @@ echo "$port" > "$dir/port"
 mkdir -p "$dir/log" "$dir/stores/fast" "$dir/stores/slow" "$dir/stores/staging" "$dir/stores/tasks"
 : > "$dir/pids"
 
-/usr/bin/python3 - "$keystone_port" "$port" <<'PY'
-import json, sys, urllib.error, urllib.request
+PYTHONPATH="$(dirname "$0")" /usr/bin/python3 - "$keystone_port" "$port" <<'PY'
+import sys
+from keystone_admin import KeystoneAdmin
 ks, glance = sys.argv[1], sys.argv[2]
-base = f"http://127.0.0.1:{ks}/v3"
-def call(method, path, body=None, token=None):
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Content-Type": "application/json", **({"X-Auth-Token": token} if token else {})})
-    with urllib.request.urlopen(req) as r:
-        return r.headers, json.loads(r.read() or b"{}")
-headers, _ = call("POST", "/auth/tokens", {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-    "name": "admin", "domain": {"id": "default"}, "password": "adminpw"}}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
-token = headers["X-Subject-Token"]
-roles = {r["name"]: r["id"] for r in call("GET", "/roles", token=token)[1]["roles"]}
-pid = call("GET", "/projects?name=service", token=token)[1]["projects"][0]["id"]
-users = call("GET", "/users?name=glance-service", token=token)[1]["users"]
-uid = users[0]["id"] if users else call("POST", "/users", {"user": {"name": "glance-service", "domain_id": "default", "password": "glance-service-pw"}}, token)[1]["user"]["id"]
-call("PUT", f"/projects/{pid}/users/{uid}/roles/{roles['admin']}", token=token)
+admin = KeystoneAdmin(ks)
+call, roles = admin.call, admin.roles
+pid = call("GET", "/projects?name=service")[1]["projects"][0]["id"]
+users = call("GET", "/users?name=glance-service")[1]["users"]
+uid = users[0]["id"] if users else call("POST", "/users", {"user": {"name": "glance-service", "domain_id": "default", "password": "glance-service-pw"}})[1]["user"]["id"]
+call("PUT", f"/projects/{pid}/users/{uid}/roles/{roles['admin']}")
 # The image service's endpoints name this run's port (a second start replaces them).
-for service in call("GET", "/services?type=image", token=token)[1]["services"]:
-    for endpoint in call("GET", f"/endpoints?service_id={service['id']}", token=token)[1]["endpoints"]:
-        call("DELETE", f"/endpoints/{endpoint['id']}", token=token)
-    call("DELETE", f"/services/{service['id']}", token=token)
-sid = call("POST", "/services", {"service": {"type": "image", "name": "glance"}}, token)[1]["service"]["id"]
+for service in call("GET", "/services?type=image")[1]["services"]:
+    for endpoint in call("GET", f"/endpoints?service_id={service['id']}")[1]["endpoints"]:
+        call("DELETE", f"/endpoints/{endpoint['id']}")
+    call("DELETE", f"/services/{service['id']}")
+sid = call("POST", "/services", {"service": {"type": "image", "name": "glance"}})[1]["service"]["id"]
 for interface, host in (("public", "127.0.0.1"), ("internal", "localhost"), ("admin", "127.0.0.1")):
     call("POST", "/endpoints", {"endpoint": {"service_id": sid, "interface": interface, "region_id": "RegionOne",
-                                             "url": f"http://{host}:{glance}"}}, token)
+                                             "url": f"http://{host}:{glance}"}})
 PY
 
 backends="fast:file, slow:file"

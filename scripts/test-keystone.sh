@@ -77,34 +77,27 @@ wait_for "http://127.0.0.1:$keystone_port/v3" keystone
 
 # Projects, users, roles and the object-store endpoints, through Keystone's API (one process: the
 # openstack CLI takes seconds per call).
-/usr/bin/python3 - "$keystone_port" "$proxy_port" "$cinder_port" <<'PY'
-import json, sys, urllib.request
+PYTHONPATH="$(dirname "$0")" /usr/bin/python3 - "$keystone_port" "$proxy_port" "$cinder_port" <<'PY'
+import sys
+from keystone_admin import KeystoneAdmin
 ks, proxy, cinder = sys.argv[1], sys.argv[2], sys.argv[3]
-base = f"http://127.0.0.1:{ks}/v3"
-def call(method, path, body=None, token=None):
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Content-Type": "application/json", **({"X-Auth-Token": token} if token else {})})
-    with urllib.request.urlopen(req) as r:
-        return r.headers, json.loads(r.read() or b"{}")
-headers, _ = call("POST", "/auth/tokens", {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-    "name": "admin", "domain": {"id": "default"}, "password": "adminpw"}}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
-token = headers["X-Subject-Token"]
-roles = {r["name"]: r["id"] for r in call("GET", "/roles", token=token)[1]["roles"]}
+admin = KeystoneAdmin(ks)
+call, roles = admin.call, admin.roles
 for project, user, password, role in (("images", "glance", "glancepw", "member"), ("service", "swift", "swiftpw", "admin"),
                                       ("service", "cinder", "cinderpw", "admin")):
-    known = call("GET", f"/projects?name={project}", token=token)[1]["projects"]
-    pid = known[0]["id"] if known else call("POST", "/projects", {"project": {"name": project, "domain_id": "default"}}, token)[1]["project"]["id"]
-    uid = call("POST", "/users", {"user": {"name": user, "domain_id": "default", "password": password}}, token)[1]["user"]["id"]
-    call("PUT", f"/projects/{pid}/users/{uid}/roles/{roles[role]}", token=token)
-sid = call("POST", "/services", {"service": {"type": "object-store", "name": "swift"}}, token)[1]["service"]["id"]
+    known = call("GET", f"/projects?name={project}")[1]["projects"]
+    pid = known[0]["id"] if known else call("POST", "/projects", {"project": {"name": project, "domain_id": "default"}})[1]["project"]["id"]
+    uid = call("POST", "/users", {"user": {"name": user, "domain_id": "default", "password": password}})[1]["user"]["id"]
+    call("PUT", f"/projects/{pid}/users/{uid}/roles/{roles[role]}")
+sid = call("POST", "/services", {"service": {"type": "object-store", "name": "swift"}})[1]["service"]["id"]
 # The internal endpoint names the same proxy as "localhost": a test can tell which one was chosen.
 for interface, host in (("public", "127.0.0.1"), ("internal", "localhost"), ("admin", "127.0.0.1")):
     call("POST", "/endpoints", {"endpoint": {"service_id": sid, "interface": interface, "region_id": "RegionOne",
-                                             "url": f"http://{host}:{proxy}/v1/AUTH_%(project_id)s"}}, token)
-sid = call("POST", "/services", {"service": {"type": "volumev3", "name": "cinderv3"}}, token)[1]["service"]["id"]
+                                             "url": f"http://{host}:{proxy}/v1/AUTH_%(project_id)s"}})
+sid = call("POST", "/services", {"service": {"type": "volumev3", "name": "cinderv3"}})[1]["service"]["id"]
 for interface in ("public", "internal", "admin"):
     call("POST", "/endpoints", {"endpoint": {"service_id": sid, "interface": interface, "region_id": "RegionOne",
-                                             "url": f"http://127.0.0.1:{cinder}/v3/%(project_id)s"}}, token)
+                                             "url": f"http://127.0.0.1:{cinder}/v3/%(project_id)s"}})
 PY
 kill "$setup_pid"
 for _ in $(seq 50); do kill -0 "$setup_pid" 2>/dev/null || break; sleep 0.1; done

@@ -12,10 +12,7 @@ struct GlanceAccess: Sendable, Equatable {
     let expires: ContinuousClock.Instant?
     let issued = ContinuousClock.now
 
-    var expiresSoon: Bool {
-        guard let expires else { return false }
-        return expires - ContinuousClock.now < min(.seconds(60), (expires - issued) / 2)
-    }
+    var expiresSoon: Bool { GlanceStore.expiresSoon(expires, issued: issued) }
 }
 
 /// Keystone as keystoneauth's password plugin uses it for glance-api's `[keystone_authtoken]`: the v3

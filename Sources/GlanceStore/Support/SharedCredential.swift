@@ -46,3 +46,10 @@ final class SharedCredential<Value: Sendable & Equatable>: Sendable {
         }
     }
 }
+
+/// A token's remaining life, as every credential here judges it: renewed a minute before expiry
+/// (Glance's swift_store_expire_soon_interval), or at half the lifetime of short-lived tokens.
+func expiresSoon(_ expires: ContinuousClock.Instant?, issued: ContinuousClock.Instant, margin: Duration = .seconds(60)) -> Bool {
+    guard let expires else { return false }
+    return expires - ContinuousClock.now < min(margin, (expires - issued) / 2)
+}

@@ -14,10 +14,7 @@ struct CinderToken: Sendable, Equatable {
     let issued = ContinuousClock.now
 
     /// Renewed a minute before expiry (half the lifetime of short-lived tokens).
-    var expiresSoon: Bool {
-        guard let expires else { return false }
-        return expires - ContinuousClock.now < min(.seconds(60), (expires - issued) / 2)
-    }
+    var expiresSoon: Bool { GlanceStore.expiresSoon(expires, issued: issued) }
 }
 
 /// One token at a time, shared by every request of the store; renewed once for everyone on 401 or

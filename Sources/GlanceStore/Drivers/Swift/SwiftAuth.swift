@@ -14,11 +14,7 @@ struct SwiftSession: Sendable, Equatable {
     let issued = ContinuousClock.now
 
     /// Close enough to expiry to renew first: Glance's 60 s, or half the lifetime of short-lived tokens.
-    var expiresSoon: Bool {
-        guard let expires else { return false }
-        let margin = min(SwiftAuth.expireSoon, (expires - issued) / 2)
-        return expires - ContinuousClock.now < margin
-    }
+    var expiresSoon: Bool { GlanceStore.expiresSoon(expires, issued: issued, margin: SwiftAuth.expireSoon) }
 }
 
 /// Authentication as swiftclient does it for Glance: v1 (tempauth/swauth: GET with X-Auth-User and
