@@ -17,6 +17,8 @@ public struct StoreDefinition: Sendable {
     public var cinder: CinderStoreSettings? = nil
     /// The vmware store's resolved options (vmware stores only).
     public var vmware: VMwareStoreSettings? = nil
+    /// The sheepdog store's resolved options (sheepdog stores only).
+    public var sheepdog: SheepdogStoreSettings? = nil
     /// Whether opening the store may tidy it (remove hour-old leftovers of interrupted writes): a
     /// mount does; `audit` reports what it finds and changes nothing.
     public var housekeeping = true
@@ -193,6 +195,7 @@ public struct GlanceConfiguration: Sendable {
         if type == .cinder {
             definition.cinder = CinderStoreSettings.resolve(section: section, storeID: id, declaredAt: declaredAt, diagnostics: &d)
         }
+        if type == .sheepdog { definition.sheepdog = SheepdogStoreSettings.resolve(section: section) }
         if type == .vmware {
             definition.vmware = VMwareStoreSettings.resolve(section: section, storeID: id, declaredAt: declaredAt, diagnostics: &d)
         }

@@ -20,6 +20,7 @@ public final class StoreRegistry: Sendable {
         .swift: { definition, logger throws(StoreError) in try SwiftStore(definition: definition, logger: logger) },
         .cinder: { definition, logger throws(StoreError) in try CinderStore(definition: definition, logger: logger) },
         .vmware: { definition, logger throws(StoreError) in try VMwareStore(definition: definition, logger: logger) },
+        .sheepdog: { definition, logger throws(StoreError) in try SheepdogStore(definition: definition, logger: logger) },
     ]
 
     public init(configuration: GlanceConfiguration, logger: Logger) throws(StoreError) {

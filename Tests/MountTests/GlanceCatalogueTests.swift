@@ -143,6 +143,10 @@ extension MountSuite {
                 sh("rmdir \(mountpoint); rm -f \(log).out \(log).err")
             }
             try #require(waitUntil(seconds: 15) { isMounted(mountpoint) || !process.isRunning } && isMounted(mountpoint))
+            // The catalogue is fetched as the mount starts; a loaded machine may take a while.
+            #expect(waitUntil(seconds: 120) {
+                sh("getfattr --only-values -n user.glance.image.status \(mountpoint)/fast/\(lost)").out == "active"
+            })
             let keys = ["name", "status", "size", "checksum", "os_hash_algo", "os_hash_value", "disk_format",
                         "container_format", "owner", "visibility", "stores"]
             for (store, image) in [("fast", lost), ("slow", corrupted), ("fast", grown), ("fast", hidden), ("slow", hidden)]

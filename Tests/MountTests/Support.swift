@@ -106,9 +106,9 @@ final class Demo: @unchecked Sendable {
 
     /// `http`: the options of an http store `web` added after the file stores; `rbd`: those of an
     /// rbd store `ceph` after them; `swift`: those of a swift store `obj`; `cinder`: a cinder store `vols`;
-    /// `vmware`: a vmware store `vm` last.
+    /// `vmware`: a vmware store `vm`; `sheepdog`: a sheepdog store `sd` last.
     init(stores: [String] = ["fast", "cheap"], extra: String = "", http: String? = nil, rbd: String? = nil, swift: String? = nil,
-         cinder: String? = nil, vmware: String? = nil) {
+         cinder: String? = nil, vmware: String? = nil, sheepdog: String? = nil) {
         dir = sh("mktemp -d /tmp/storefs-test.XXXXXX").out.trimmingCharacters(in: .whitespacesAndNewlines)
         self.stores = stores
         config = dir + "/glance-api.conf"
@@ -117,7 +117,7 @@ final class Demo: @unchecked Sendable {
         try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
         var text = "[DEFAULT]\nenabled_backends = " + stores.map { "\($0):file" }.joined(separator: ", ")
             + (http == nil ? "" : ", web:http") + (rbd == nil ? "" : ", ceph:rbd") + (swift == nil ? "" : ", obj:swift")
-            + (cinder == nil ? "" : ", vols:cinder") + (vmware == nil ? "" : ", vm:vmware") + "\n"
+            + (cinder == nil ? "" : ", vols:cinder") + (vmware == nil ? "" : ", vm:vmware") + (sheepdog == nil ? "" : ", sd:sheepdog") + "\n"
         text += "\n[glance_store]\ndefault_backend = \(stores[0])\n"
         for store in stores {
             text += "\n[\(store)]\nfilesystem_store_datadir = \(dir)/data/\(store)\nstore_description = The \(store) store\n"
@@ -129,6 +129,7 @@ final class Demo: @unchecked Sendable {
         if let swift { text += "\n[obj]\n\(swift)\n" }
         if let cinder { text += "\n[vols]\n\(cinder)\n" }
         if let vmware { text += "\n[vm]\n\(vmware)\n" }
+        if let sheepdog { text += "\n[sd]\n\(sheepdog)\n" }
         text += extra
         _ = FileManager.default.createFile(atPath: config, contents: Data(text.utf8))
         for store in stores { try? FileManager.default.createDirectory(atPath: datadir(store), withIntermediateDirectories: true) }

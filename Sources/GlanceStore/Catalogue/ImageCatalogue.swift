@@ -22,6 +22,9 @@ public final class ImageCatalogue: Sendable {
         /// A lookup already waited `firstWait` for the running fetch in vain: later ones do not wait
         /// (a hung Glance costs one wait per fetch, not one per request).
         var waitedInVain = false
+        /// For tests: fetches started, and lookups that waited for one.
+        var fetches = 0
+        var waits = 0
     }
 
     private let client: GlanceClient
@@ -38,11 +41,18 @@ public final class ImageCatalogue: Sendable {
         self.firstWait = firstWait
     }
 
+    /// Fetches started and lookups that waited for one (for tests: timing is not theirs to judge).
+    var counts: (fetches: Int, waits: Int) { state.withLock { ($0.fetches, $0.waits) } }
+
     /// Starts the first fetch (the mount calls this as it starts, so that the first `getfattr` finds it).
     public func prefetch() { _ = refreshIfStale() }
 
     public func lookup(_ id: String) async -> Lookup {
-        if let task = refreshIfStale(), state.withLock({ $0.images == nil && !$0.waitedInVain }) {
+        if let task = refreshIfStale(), state.withLock({ s in
+            guard s.images == nil && !s.waitedInVain else { return false }
+            s.waits += 1
+            return true
+        }) {
             // Nothing known yet: wait for this fetch, a bounded while.
             // Not a task group: leaving one waits for all its children, the hung fetch included.
             let answered = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
@@ -76,6 +86,7 @@ public final class ImageCatalogue: Sendable {
             let task = Task { await self.refresh() }
             s.refreshing = task
             s.waitedInVain = false
+            s.fetches += 1
             return task
         }
     }
