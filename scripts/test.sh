@@ -27,18 +27,23 @@ vcsim_dir=$(mktemp -d /var/tmp/storefs-test-vcsim.XXXXXX)
 # store on that Swift: the
 # catalogue and audit tests plant their inconsistencies in it.
 glance_dir=$(mktemp -d /var/tmp/storefs-test-glance.XXXXXX)
+# And the sheep daemon's simulator (no registry packages sheepdog); each sheepdog test asks it for a
+# cluster of its own.
+sheep_dir=$(mktemp -d /var/tmp/storefs-test-sheep.XXXXXX)
 stop_backends() {
   bash scripts/test-cinder.sh stop "$cinder_dir"; bash scripts/test-ceph.sh stop "$ceph_dir"
   bash scripts/test-keystone.sh stop "$keystone_dir"; bash scripts/test-swift.sh stop "$swift_dir"
   bash scripts/test-vcsim.sh stop "$vcsim_dir"; bash scripts/test-glance.sh stop "$glance_dir"
+  bash scripts/test-sheepdog.sh stop "$sheep_dir"
 }
-trap 'stop_backends; rm -rf "$ceph_dir" "$swift_dir" "$keystone_dir" "$cinder_dir" "$vcsim_dir" "$glance_dir" "$log"' EXIT
+trap 'stop_backends; rm -rf "$ceph_dir" "$swift_dir" "$keystone_dir" "$cinder_dir" "$vcsim_dir" "$glance_dir" "$sheep_dir" "$log"' EXIT
 export STOREFS_TEST_CEPH_CONF STOREFS_TEST_SWIFT_DIR="$swift_dir" STOREFS_TEST_KEYSTONE_DIR="$keystone_dir" STOREFS_TEST_CINDER_DIR="$cinder_dir"
-export STOREFS_TEST_VCSIM_DIR="$vcsim_dir" STOREFS_TEST_GLANCE_DIR="$glance_dir"
+export STOREFS_TEST_VCSIM_DIR="$vcsim_dir" STOREFS_TEST_GLANCE_DIR="$glance_dir" STOREFS_TEST_SHEEPDOG_DIR="$sheep_dir"
 STOREFS_TEST_CEPH_CONF=$(bash scripts/test-ceph.sh start "$ceph_dir") || { echo "Ceph did not start: the rbd tests cannot run" >&2; exit 1; }
 bash scripts/test-swift.sh start "$swift_dir" >/dev/null || { echo "Swift did not start: the swift tests cannot run" >&2; exit 1; }
 bash scripts/test-keystone.sh start "$keystone_dir" "$swift_dir" >/dev/null || { echo "Keystone did not start: the auth v3 tests cannot run" >&2; exit 1; }
 bash scripts/test-vcsim.sh start "$vcsim_dir" >/dev/null || { echo "the vCenter simulator did not start: the vmware tests cannot run" >&2; exit 1; }
+bash scripts/test-sheepdog.sh start "$sheep_dir" >/dev/null || { echo "the sheep simulator did not start: the sheepdog tests cannot run" >&2; exit 1; }
 bash scripts/test-glance.sh start "$glance_dir" "$keystone_dir" "$STOREFS_TEST_CEPH_CONF" "$swift_dir" >/dev/null || { echo "Glance did not start: the catalogue and audit tests cannot run" >&2; exit 1; }
 set +e
 swift-test --skip-build --skip 'ReliabilityTests|Cinder' 2>&1 | tee "$log"

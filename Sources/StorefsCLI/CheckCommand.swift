@@ -54,6 +54,7 @@ extension StorefsCLI {
         if store.type == .swift { return SwiftStore.summary(store) }
         if store.type == .cinder { return CinderStore.summary(store) }
         if store.type == .vmware { return VMwareStore.summary(store) }
+        if store.type == .sheepdog { return SheepdogStore.summary(store) }
         guard let file = store.file else { return "" }
         return file.directories.map { file.usesDatadirs ? "\($0.path):\($0.priority)" : $0.path }.joined(separator: ", ")
     }

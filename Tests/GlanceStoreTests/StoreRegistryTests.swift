@@ -12,7 +12,7 @@ import GlanceConfig
         let conf = dir + "/glance-api.conf"
         try """
             [DEFAULT]
-            enabled_backends = slow:file, vol:sheepdog, fast:file
+            enabled_backends = slow:file, vol:s3, fast:file
             [glance_store]
             default_backend = fast
             [fast]
