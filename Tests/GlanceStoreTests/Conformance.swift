@@ -43,6 +43,26 @@ private func digestHex(_ tool: String, _ bytes: [UInt8]) -> String {
     return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ")[0].description
 }
 
+/// The definition of store `id` of `type` with `options`, from a glance-api.conf written in `dir`
+/// (reserved stores there too), validated as the mount validates it.
+func storeDefinition(dir: String, id: String, type: String, options: String) throws -> StoreDefinition {
+    let conf = dir + "/glance-api.conf"
+    try """
+        [DEFAULT]
+        enabled_backends = \(id):\(type)
+        [glance_store]
+        default_backend = \(id)
+        [\(id)]
+        \(options)
+        [os_glance_staging_store]
+        filesystem_store_datadir = \(dir)/staging
+        [os_glance_tasks_store]
+        filesystem_store_datadir = \(dir)/tasks
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+    let configuration = try GlanceConfiguration.validate(try ConfigLoader.load([.file(conf)]).get()).get()
+    return try #require(configuration.store(id))
+}
+
 /// Writes `bytes` through the driver in pieces of `piece` bytes and publishes.
 @discardableResult
 func writeImage(_ store: any Store, _ name: String, _ bytes: [UInt8], piece: Int = 100_000, sizeHint: UInt64? = nil) async throws -> ImageAddResult {

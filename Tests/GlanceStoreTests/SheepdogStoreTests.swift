@@ -86,23 +86,11 @@ final class SheepdogHarness: StoreHarness, @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     func definition(port: Int? = nil, options: String = "") throws -> StoreDefinition {
-        let conf = dir + "/glance-api.conf"
-        try """
-            [DEFAULT]
-            enabled_backends = sd:sheepdog
-            [glance_store]
-            default_backend = sd
-            [sd]
+        try storeDefinition(dir: dir, id: "sd", type: "sheepdog", options: """
             sheepdog_store_address = 127.0.0.1
             sheepdog_store_port = \(port ?? self.port)
             \(options)
-            [os_glance_staging_store]
-            filesystem_store_datadir = \(dir)/staging
-            [os_glance_tasks_store]
-            filesystem_store_datadir = \(dir)/tasks
-            """.write(toFile: conf, atomically: true, encoding: .utf8)
-        let configuration = try GlanceConfiguration.validate(try ConfigLoader.load([.file(conf)]).get()).get()
-        return try #require(configuration.store("sd"))
+            """)
     }
 
     func sheepdogStore(port: Int? = nil, options: String = "", housekeeping: Bool = true) throws -> SheepdogStore {

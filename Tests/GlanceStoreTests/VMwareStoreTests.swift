@@ -60,13 +60,7 @@ final class VMwareHarness: StoreHarness, @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     func definition(host: String? = nil, tls: String? = nil) throws -> StoreDefinition {
-        let conf = dir + "/glance-api.conf"
-        try """
-            [DEFAULT]
-            enabled_backends = vm:vmware
-            [glance_store]
-            default_backend = vm
-            [vm]
+        try storeDefinition(dir: dir, id: "vm", type: "vmware", options: """
             vmware_server_host = \(host ?? "127.0.0.1:\(simulator.port)")
             vmware_server_username = storefs
             vmware_server_password = \(VCenterSimulator.password)
@@ -75,13 +69,7 @@ final class VMwareHarness: StoreHarness, @unchecked Sendable {
             \(tls ?? "vmware_ca_file = \(simulator.caFile)")
             \(datastores)
             \(options)
-            [os_glance_staging_store]
-            filesystem_store_datadir = \(dir)/staging
-            [os_glance_tasks_store]
-            filesystem_store_datadir = \(dir)/tasks
-            """.write(toFile: conf, atomically: true, encoding: .utf8)
-        let configuration = try GlanceConfiguration.validate(try ConfigLoader.load([.file(conf)]).get()).get()
-        return try #require(configuration.store("vm"))
+            """)
     }
 
     func vmwareStore(host: String? = nil, tls: String? = nil) throws -> VMwareStore {

@@ -71,11 +71,17 @@ final class SheepConnection: Sendable {
 /// A response: the 48-byte header, then `data_length` bytes.
 struct SheepResponseDecoder: ByteToMessageDecoder {
     typealias InboundOut = (SheepWire.Response, ByteBuffer)
+    static let largestAnswer = 64 << 20
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard buffer.readableBytes >= SheepWire.headerSize,
               let header = buffer.getBytes(at: buffer.readerIndex, length: SheepWire.headerSize),
               let response = SheepWire.Response(header) else { return .needMoreData }
+        // No request of ours is answered with more (objects are 4 MiB, a bitmap 2 MiB): a daemon
+        // announcing gigabytes would have this connection buffer them.
+        guard response.dataLength <= Self.largestAnswer else {
+            throw StoreError.backend("the sheep daemon announced an answer of \(response.dataLength) bytes")
+        }
         guard buffer.readableBytes >= SheepWire.headerSize + response.dataLength else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: SheepWire.headerSize)
         let data = buffer.readSlice(length: response.dataLength)!
