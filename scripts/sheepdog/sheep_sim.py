@@ -383,7 +383,11 @@ class Cluster:
         obj = self.objects.get(oid)
         if obj is None:
             return RES_NO_OBJ, b""
-        return RES_SUCCESS, bytes(obj[offset:offset + length])
+        # Objects are kept only as far as written (the real store's files are sparse too); the rest
+        # of a data object reads as zeros.
+        size = self.object_size(oid_vid(oid)) if is_data_oid(oid) else len(obj)
+        data = bytes(obj[offset:offset + length])
+        return RES_SUCCESS, data + bytes(max(0, min(length, size - offset) - len(data)))
 
     def write_obj(self, oid, offset, data, create, cow_oid):
         if is_data_oid(oid) and oid_vid(oid) in self.snapshots:
@@ -400,11 +404,10 @@ class Cluster:
         if create:
             if len(data) + self.used_bytes() > self.size:
                 return RES_NO_SPACE
-            size = self.object_size(oid_vid(oid)) if is_data_oid(oid) else max(offset + len(data), ATTR_HEADER)
             if cow_oid and cow_oid in self.objects:
-                obj = bytearray(self.objects[cow_oid]).ljust(size, b"\0")
+                obj = bytearray(self.objects[cow_oid])
             else:
-                obj = bytearray(size)
+                obj = bytearray()
             self.objects[oid] = obj
         elif obj is None:
             return RES_NO_OBJ

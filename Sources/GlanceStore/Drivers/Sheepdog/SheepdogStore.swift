@@ -189,14 +189,30 @@ public final class SheepdogStore: Store {
         try await cluster.deleteVDI(name, vid: vid, header: header)
     }
 
-    /// Deletes a base snapshot of ours once no VDI is its clone any more.
-    func deleteBase(_ vid: UInt32, unlessIn vdis: [VDI]? = nil) async throws(StoreError) {
+    /// Deletes a base snapshot of ours (its image is gone). Without a scan of the cluster for other
+    /// clones of it: the daemon releases an object only when no VDI refers to it, so a clone made of
+    /// it by hand keeps its data (a scan per delete made `rm` of 200 images take 97 s).
+    func deleteBase(_ vid: UInt32) async throws(StoreError) {
         let header = try await cluster.header(vid)
-        guard header.isSnapshot, header.tag == Self.baseTag else { return }
-        var all = vdis ?? []
-        if vdis == nil { all = try await scan() }
-        if all.contains(where: { $0.header.parentVDIID == vid && $0.vid != vid && !$0.header.isSnapshot }) { return }
+        guard header.isSnapshot, header.tag == Self.baseTag, !header.name.isEmpty else { return }
         try await cluster.deleteVDI(header.name, vid: vid, header: header, snapID: header.snapID)
+    }
+
+    /// The VDIs sheepdog's lookup of `name` goes through: from the name's hash to the first id never
+    /// used (deleted VDIs keep their inode, so the run has no gap) — the image and its snapshots.
+    func family(of name: String) async throws(StoreError) -> [VDI] {
+        var found: [VDI] = []
+        var vid = max(1, SheepWire.vdiHash(name))
+        while vid < UInt32(SheepWire.nrVDIs) {
+            let header: SheepWire.InodeHeader
+            do throws(StoreError) { header = try await cluster.header(vid) } catch {
+                if case .notFound = error { break }
+                throw error
+            }
+            if header.name == name { found.append(VDI(vid: vid, header: header)) }
+            vid += 1
+        }
+        return found
     }
 
     // MARK: Changing images
@@ -261,7 +277,7 @@ public final class SheepdogStore: Store {
     public func attributes(of name: String) async throws(StoreError) -> [String: String] {
         let vdi = try await find(name)
         // Snapshots of the image: VDIs of the same name that are snapshots (dog vdi snapshot).
-        let snapshots = try await scan().filter { $0.header.isSnapshot && $0.header.name == name }
+        let snapshots = try await family(of: name).filter { $0.header.isSnapshot }
             .sorted { $0.header.snapID < $1.header.snapID }
             .map { $0.header.tag.isEmpty ? "snap \($0.header.snapID)" : $0.header.tag }
         return ["sheepdog.vid": String(vdi.vid, radix: 16), "sheepdog.copies": String(vdi.header.copies),
