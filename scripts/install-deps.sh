@@ -16,7 +16,7 @@ packages=(
   # what the tests drive and compare with
   python3-glance-store           # Glance's own drivers, for the interoperability tests
   coreutils util-linux procps    # md5sum/sha512sum as reference digests; mount, unshare; ps
-  qemu-utils rsync attr          # what the mount tests drive: qemu-img/qemu-io, rsync -a, getfattr
+  qemu-utils rsync attr strace   # what the mount tests drive: qemu-img/qemu-io, rsync -a, getfattr, strace
   systemd                        # systemd-analyze verify of the unit template
   curl openssl uuid-runtime bc   # reaching backends by their own APIs; test certificates; uuidgen; figures
   # the backends the tests start (scripts/test-*.sh)

@@ -293,10 +293,10 @@ enum FuseOperations {
     // MARK: Extended attributes
 
     static func getxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ name: String, _ size: Int) {
-        // ls -l asks every file for security.selinux and system.posix_acl_access: answer those on
-        // this thread, without a Task, since the round trip is most of what a listing costs.
-        guard name.hasPrefix("user.glance.") else {
-            fuse_reply_err(req, ENODATA)
+        // ls -l asks for security.selinux and system.posix_acl_access: answered on this thread,
+        // without a Task, since the round trip is most of what a listing costs.
+        if let errno = StoreFilesystem.xattrAnswer(forForeign: name) {
+            fuse_reply_err(req, errno)
             return
         }
         answer(req, "getxattr \(ino) \(name)") { fs, request throws(FSError) in

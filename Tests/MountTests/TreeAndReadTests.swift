@@ -73,6 +73,24 @@ extension MountSuite { @Suite struct TreeAndReadTests {
         #expect(sh("getfattr -n user.glance.nope \(demo.path("cheap", "img-x"))").err.contains("No such attribute"))
     }
 
+    /// `ls -l` asks for security.selinux and system.posix_acl_access; answered "not supported", coreutils
+    /// asks once per device, not once per file (two FUSE round trips per file before), while
+    /// user.glance.* stay readable and cp -a, rsync -aX, getfattr -d behave.
+    @Test func lsAsksTheUnsupportedNamespacesOncePerMountNotPerFile() throws {
+        let demo = Demo()
+        for i in 0..<300 { FileManager.default.createFile(atPath: "\(demo.datadir("fast"))/img-\(i)", contents: Data([UInt8(i % 256)])) }
+        try demo.mount()
+        let traced = sh("strace -f -c -e trace=getxattr,lgetxattr ls -l \(demo.path("fast")) 2>&1 >/dev/null | awk '/total/ {print $4}'")
+        #expect(Int(traced.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 999 <= 4, "\(traced.out)")
+        #expect(sh("getfattr -n security.selinux \(demo.path("fast", "img-1"))").err.contains("Operation not supported"))
+        #expect(sh("getfattr --only-values -n user.glance.store \(demo.path("fast", "img-1"))").out == "fast")
+        sh("mkdir \(demo.dir)/copies")
+        #expect(sh("cp -a \(demo.path("fast", "img-7")) \(demo.dir)/copies/a").status == 0)
+        #expect(sh("rsync -aX \(demo.path("fast", "img-7")) \(demo.dir)/copies/r").status == 0)
+        #expect(sh("getfattr --only-values -n user.glance.store \(demo.dir)/copies/r").out == "fast")
+        #expect(sh("getfattr -d --absolute-names \(demo.path("fast", "img-7"))").out.contains("user.glance.location="))
+    }
+
     @Test func sixteenConcurrentReadersGetTheSameBytes() throws {
         let demo = Demo()
         sh("head -c 67108864 /dev/urandom > \(demo.datadir("fast"))/big")
