@@ -14,4 +14,6 @@ install -D -m 0755 "$binary" /usr/local/bin/glance-storefs
 install -D -m 0755 "$here/mount.fuse.glance-storefs" /usr/sbin/mount.fuse.glance-storefs
 install -D -m 0644 "$here/glance-storefs@.service" /etc/systemd/system/glance-storefs@.service
 install -D -m 0644 "$here/../README.md" /usr/local/share/doc/glance-storefs/README.md
+install -D -m 0644 "$here/../man/glance-storefs.1" /usr/local/share/man/man1/glance-storefs.1
+install -D -m 0644 "$here/../man/mount.fuse.glance-storefs.8" /usr/local/share/man/man8/mount.fuse.glance-storefs.8
 echo "installed /usr/local/bin/glance-storefs, /usr/sbin/mount.fuse.glance-storefs, /etc/systemd/system/glance-storefs@.service"

@@ -17,6 +17,7 @@ packages=(
   python3-glance-store           # Glance's own drivers, for the interoperability tests
   coreutils util-linux procps    # md5sum/sha512sum as reference digests; mount, unshare; ps
   qemu-utils rsync attr strace   # what the mount tests drive: qemu-img/qemu-io, rsync -a, getfattr, strace
+  mandoc man-db bsdextrautils    # the man pages: checked with mandoc -T lint, shown with man -l | col -b
   systemd                        # systemd-analyze verify of the unit template
   curl openssl uuid-runtime bc   # reaching backends by their own APIs; test certificates; uuidgen; figures
   # the backends the tests start (scripts/test-*.sh)

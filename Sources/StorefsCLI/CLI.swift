@@ -11,17 +11,22 @@ public struct CommandOutput: Error, Sendable, Equatable {
 
 /// The command line: `check`, `stores`, and (in the mount layer) `mount`.
 public enum StorefsCLI {
+    /// The one version of glance-storefs (`--version`; the man pages' `.Os` line says the same, as a
+    /// test checks).
+    public static let version = "0.9.0"
+
     public static let usage = """
         usage: glance-storefs check  [--config-file FILE]... [--config-dir DIR]...
                glance-storefs stores [--config-file FILE]... [--config-dir DIR]... [--detail]
                glance-storefs audit  [--config-file FILE]... [--store ID]... [--verify] [--json] [--glance-url URL]
                glance-storefs mount  [--config-file FILE]... [--config-dir DIR]... MOUNTPOINT [-o OPTS]... [-f] [--debug]
                glance-storefs CONFIG MOUNTPOINT [-o OPTS]     (what mount -t fuse.glance-storefs runs)
+               glance-storefs --version
         Without --config-file, Glance's defaults apply (/etc/glance/glance-api.conf, ...).
         Mount options: ro, cache_timeout=SECONDS, glance_url=URL, and libfuse's (allow_other, default_permissions, ...).
         """
 
-    static let commands: Set<String> = ["check", "stores", "mount", "audit", "-h", "--help", "help"]
+    static let commands: Set<String> = ["check", "stores", "mount", "audit", "-h", "--help", "help", "--version"]
 
     /// The process entry point: `mount` serves until unmounted; the others print and exit.
     public static func main(_ arguments: [String]) -> Int32 {
@@ -44,6 +49,7 @@ public enum StorefsCLI {
         case "check": return check(rest, home: environmentHome)
         case "stores": return stores(rest, home: environmentHome)
         case "-h", "--help", "help": return CommandOutput(stdout: usage + "\n")
+        case "--version": return CommandOutput(stdout: "glance-storefs \(version)\n")
         default: return CommandOutput(stderr: "glance-storefs: unknown command '\(command)'\n" + usage + "\n", status: 2)
         }
     }

@@ -77,5 +77,24 @@ extension MountSuite { @Suite struct MountHelperTests {
         #expect(!isMounted(mountpoint))
         #expect(waitUntil(seconds: 10) { sh("pgrep -f -- '\(mountpoint) -o allow_other -f'").out.isEmpty })
     }
+
+    /// The man pages: clean under mandoc's lint, shown by man -l with the sections an operator looks
+    /// for, and of the version the binary says.
+    @Test func manPagesLintCleanAndSayTheBinarysVersion() throws {
+        let page = repositoryFile("man/glance-storefs.1"), helper = repositoryFile("man/mount.fuse.glance-storefs.8")
+        let lint = sh("mandoc -T lint -W warning \(page) \(helper)")
+        #expect(lint.status == 0 && lint.out.isEmpty && lint.err.isEmpty, "\(lint.out)\(lint.err)")
+        let shown = sh("MANWIDTH=100 man -l \(page) | col -b").out
+        for section in ["SYNOPSIS", "COMMANDS", "OPTIONS", "MOUNT OPTIONS", "EXIT STATUS", "FILES", "EXAMPLES"] {
+            #expect(shown.contains("\n\(section)\n"), "no \(section)")
+        }
+        #expect(shown.contains("rsync -a /mnt/glance/local/ /mnt/glance/ceph/"))
+        #expect(sh("MANWIDTH=100 man -l \(helper) | col -b").out.contains("fuse.glance-storefs"))
+        let version = sh("\(storefsBinary) --version")
+        #expect(version.status == 0)
+        let number = version.out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last.map(String.init) ?? "?"
+        #expect(version.out == "glance-storefs \(number)\n")
+        #expect(sh("grep -c '^.Os glance-storefs \(number)$' \(page) \(helper)").out == "\(page):1\n\(helper):1\n")
+    }
 }
 }
