@@ -46,8 +46,14 @@ bash scripts/test-vcsim.sh start "$vcsim_dir" >/dev/null || { echo "the vCenter 
 bash scripts/test-sheepdog.sh start "$sheep_dir" >/dev/null || { echo "the sheep simulator did not start: the sheepdog tests cannot run" >&2; exit 1; }
 bash scripts/test-glance.sh start "$glance_dir" "$keystone_dir" "$STOREFS_TEST_CEPH_CONF" "$swift_dir" >/dev/null || { echo "Glance did not start: the catalogue and audit tests cannot run" >&2; exit 1; }
 set +e
-swift-test --skip-build --skip 'ReliabilityTests|Cinder' 2>&1 | tee "$log"
+# The catalogue and sheepdog tests run after the others, apart: the sheep simulator (Python) and Glance
+# working beside the other suites on two cores pushed an http store's reads past their 10 s timeout.
+apart='Sheepdog|GlanceClient|GlanceCatalogue'
+swift-test --skip-build --skip "ReliabilityTests|Cinder|$apart" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+swift-test --skip-build --filter "$apart" --skip ReliabilityTests 2>&1 | tee -a "$log"
+catalogue=${PIPESTATUS[0]}
+[ "$status" = 0 ] && status=$catalogue
 # The cinder tests next, apart, with Cinder started only now: its services, RabbitMQ, PostgreSQL and
 # ganesha on the same two cores starved the other suites' requests past their 10 s timeouts.
 if bash scripts/test-cinder.sh start "$cinder_dir" "$STOREFS_TEST_CEPH_CONF" "$keystone_dir" >/dev/null; then
