@@ -100,54 +100,26 @@ public struct Auditor: Sendable {
     }
 
     static func holdings(of stores: [any Store]) async -> [Result<StoreHoldings, StoreError>] {
-        await withTaskGroup(of: (Int, Result<StoreHoldings, StoreError>).self) { group in
-            for (index, store) in stores.enumerated() {
-                group.addTask {
-                    do throws(StoreError) {
-                        let images = try await store.list()
-                        let leftovers = try await store.leftovers()
-                        return (index, .success(StoreHoldings(store: store.id, images: images, leftovers: leftovers)))
-                    } catch {
-                        return (index, .failure(error))
-                    }
-                }
-            }
-            var results = [Result<StoreHoldings, StoreError>?](repeating: nil, count: stores.count)
-            for await (index, result) in group { results[index] = result }
-            return results.map { $0! }
+        await Parallel.results(stores, depth: stores.count) { store throws(StoreError) in
+            StoreHoldings(store: store.id, images: try await store.list(), leftovers: try await store.leftovers())
         }
     }
 
     /// At most `parallel` copies read at once, in the order given.
     static func verify(_ work: [(String, ImageInfo, CatalogueImage)], stores: [String: any Store], parallel: Int,
                        progress: VerifyProgress?) async -> [Result<ImageDigests, StoreError>] {
-        await withTaskGroup(of: (Int, Result<ImageDigests, StoreError>).self) { group in
-            var results = [Result<ImageDigests, StoreError>?](repeating: nil, count: work.count)
-            var next = 0
-            func start() {
-                guard next < work.count else { return }
-                let index = next, (storeID, info, image) = work[index]
-                next += 1
-                group.addTask {
-                    guard let store = stores[storeID] else { return (index, .failure(.backend("no store \(storeID)"))) }
-                    do throws(StoreError) {
-                        let digests = try await store.computeDigests(of: info.name, algorithm: image.osHashAlgo ?? ImageDigests.algorithm) { bytes in
-                            progress?.add(bytes)
-                        }
-                        return (index, .success(digests))
-                    } catch {
-                        return (index, .failure(error))
-                    }
-                }
-            }
-            for _ in 0..<parallel { start() }
-            for await (index, result) in group {
-                results[index] = result
-                progress?.copyDone()
-                start()
-            }
-            return results.map { $0! }
+        await Parallel.results(work.map { Copy(store: $0.0, name: $0.1.name, algorithm: $0.2.osHashAlgo) }, depth: parallel) { copy throws(StoreError) in
+            defer { progress?.copyDone() }
+            guard let store = stores[copy.store] else { throw .backend("no store \(copy.store)") }
+            return try await store.computeDigests(of: copy.name, algorithm: copy.algorithm ?? ImageDigests.algorithm) { progress?.add($0) }
         }
+    }
+
+    /// One copy to hash (what `verify` needs of an audit's work item, sendable).
+    struct Copy: Sendable {
+        let store: String
+        let name: String
+        let algorithm: String?
     }
 
     /// Stores in configuration order, then findings by kind and image.

@@ -8,16 +8,9 @@ final class ImageChecksums {
     private let md5: OpaquePointer
     private let multihash: OpaquePointer
 
-    init() {
-        md5 = EVP_MD_CTX_new()
-        multihash = EVP_MD_CTX_new()
-        EVP_DigestInit_ex(md5, EVP_md5(), nil)
-        EVP_DigestInit_ex(multihash, EVP_sha512(), nil)
-    }
-
-    /// With another `hashing_algorithm` than sha512 (any name hashlib and OpenSSL share: sha256,
-    /// sha384, sha3_512...); nil when OpenSSL has no such digest.
-    init?(algorithm: String) {
+    /// With sha512 (Glance's default `hashing_algorithm`), or another digest of `algorithm`'s name
+    /// (any hashlib and OpenSSL share: sha256, sha384, sha3_512...); nil when OpenSSL has no such digest.
+    init?(algorithm: String = ImageDigests.algorithm) {
         let name = algorithm.lowercased().replacingOccurrences(of: "_", with: "-")
         guard let digest = EVP_get_digestbyname(name) ?? EVP_get_digestbyname(algorithm) else { return nil }
         md5 = EVP_MD_CTX_new()
@@ -77,7 +70,7 @@ final class ChecksumPipeline: @unchecked Sendable {
     private let md5Queue = DispatchQueue(label: "glance-storefs.md5")
     private let multihashQueue = DispatchQueue(label: "glance-storefs.sha512")
 
-    init(checksums: ImageChecksums = ImageChecksums()) { self.checksums = checksums }
+    init(checksums: ImageChecksums = ImageChecksums()!) { self.checksums = checksums }
 
     /// Queues a chunk; `group` is left once both digests include it.
     func enqueue(_ chunk: [UInt8], group: DispatchGroup) {

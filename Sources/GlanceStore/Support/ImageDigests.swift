@@ -31,7 +31,7 @@ extension Store {
     /// read (its byte count), for an audit's progress line.
     public func computeDigests(of name: String, algorithm: String,
                                progress: @Sendable (Int) -> Void = { _ in }) async throws(StoreError) -> ImageDigests {
-        guard let checksums = algorithm == ImageDigests.algorithm ? ImageChecksums() : ImageChecksums(algorithm: algorithm) else {
+        guard let checksums = ImageChecksums(algorithm: algorithm) else {
             throw .operationNotSupported("hashing with \(algorithm)")
         }
         let reader = try await openForReading(name)

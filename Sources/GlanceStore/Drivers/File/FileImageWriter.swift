@@ -20,7 +20,7 @@ final class FileImageWriter: ImageWriter {
         var written: UInt64 = 0
         /// Thin provisioning: bytes of the current chunk not yet decided on.
         var pendingChunk: [UInt8] = []
-        var checksums = ImageChecksums()
+        var checksums = ImageChecksums()!
         var finished = false
         /// Bytes whose writeback was already started.
         var writebackStarted: UInt64 = 0

@@ -58,36 +58,12 @@ public final class SheepdogStore: Store {
     func scan() async throws(StoreError) -> [VDI] {
         let ids = try await cluster.liveVDIs()
         let cluster = self.cluster
-        return try await Self.inParallel(ids, depth: Self.listingDepth) { vid throws(StoreError) -> VDI? in
+        return try await Parallel.map(ids, depth: Self.listingDepth) { vid throws(StoreError) -> VDI? in
             do throws(StoreError) { return VDI(vid: vid, header: try await cluster.header(vid)) } catch {
                 if case .notFound = error { return nil }  // deleted meanwhile
                 throw error
             }
         }.compactMap { $0 }.filter { !$0.header.name.isEmpty }
-    }
-
-    /// `body` for every element, at most `depth` at once, results in order.
-    static func inParallel<T: Sendable, R: Sendable>(_ items: [T], depth: Int,
-                                                      _ body: @escaping @Sendable (T) async throws(StoreError) -> R) async throws(StoreError) -> [R] {
-        let results: [Result<R, StoreError>] = await withTaskGroup(of: (Int, Result<R, StoreError>).self) { group in
-            var out = [Result<R, StoreError>?](repeating: nil, count: items.count)
-            var next = 0
-            func start() {
-                guard next < items.count else { return }
-                let index = next, item = items[index]
-                next += 1
-                group.addTask {
-                    do throws(StoreError) { return (index, .success(try await body(item))) } catch { return (index, .failure(error)) }
-                }
-            }
-            for _ in 0..<depth { start() }
-            for await (index, result) in group {
-                out[index] = result
-                start()
-            }
-            return out.map { $0! }
-        }
-        return try results.map { result throws(StoreError) in try result.get() }
     }
 
     static func isImage(_ vdi: VDI) -> Bool {
@@ -96,7 +72,7 @@ public final class SheepdogStore: Store {
 
     public func list() async throws(StoreError) -> [ImageInfo] {
         let images = try await scan().filter(Self.isImage)
-        return try await Self.inParallel(images, depth: Self.listingDepth) { [self] vdi throws(StoreError) in
+        return try await Parallel.map(images, depth: Self.listingDepth) { [self] vdi throws(StoreError) in
             ImageInfo(name: vdi.header.name, size: vdi.header.size, modificationTime: try await modificationTime(vdi.header))
         }
     }
@@ -168,9 +144,7 @@ public final class SheepdogStore: Store {
     /// `size` bytes: the target appears complete or not at all. Returns the base's id. The working
     /// VDI the snapshot leaves is the caller's to delete.
     func publish(_ name: String, vid: UInt32, as target: String, size: UInt64) async throws(StoreError) -> (base: UInt32, working: UInt32) {
-        // As dog does: the tag goes into the working inode, which the snapshot then keeps.
-        try await cluster.writeInode(vid, at: 256, SheepWire.fixed(Self.baseTag, 256))
-        let working = try await cluster.newVDI(name, size: size, base: vid, snapshot: true)
+        let working = try await makeBase(name, vid: vid, size: size)
         do throws(StoreError) {
             _ = try await cluster.newVDI(target, size: size, base: vid)
         } catch {
@@ -181,6 +155,14 @@ public final class SheepdogStore: Store {
             throw error
         }
         return (vid, working)
+    }
+
+    /// Makes the working VDI `vid` (named `name`) a base snapshot; returns the working VDI the
+    /// snapshot leaves, which shares its objects. As dog does: the tag goes into the working inode,
+    /// which the snapshot then keeps.
+    func makeBase(_ name: String, vid: UInt32, size: UInt64) async throws(StoreError) -> UInt32 {
+        try await cluster.writeInode(vid, at: 256, SheepWire.fixed(Self.baseTag, 256))
+        return try await cluster.newVDI(name, size: size, base: vid, snapshot: true)
     }
 
     /// Deletes a working VDI (its objects released as dog does, then DEL_VDI).
@@ -228,7 +210,9 @@ public final class SheepdogStore: Store {
         var baseTag: String?
         if base != 0 { baseTag = (try? await cluster.header(base))?.tag }
         if baseTag != Self.baseTag {
-            (base, working) = try await publishBase(of: source)
+            // Written by someone else: a base of its own first; the working VDI left goes below.
+            base = source.vid
+            working = try await makeBase(name, vid: source.vid, size: source.header.size)
         }
         if replacing, let existing = try? await find(newName) {
             try await delete(existing, name: newName)
@@ -241,14 +225,6 @@ public final class SheepdogStore: Store {
         }
         try await cluster.setAttribute(newName, key: Self.mtimeKey, value: Array(Self.timeText(time).utf8))
         try await deleteWorking(name, working)
-    }
-
-    /// A base snapshot of an image written by someone else (no base of ours): the working VDI that
-    /// the snapshot leaves is returned with it, to be deleted.
-    private func publishBase(of source: VDI) async throws(StoreError) -> (UInt32, UInt32) {
-        try await cluster.writeInode(source.vid, at: 256, SheepWire.fixed(Self.baseTag, 256))
-        let working = try await cluster.newVDI(source.header.name, size: source.header.size, base: source.vid, snapshot: true)
-        return (source.vid, working)
     }
 
     public func delete(_ name: String) async throws(StoreError) {
