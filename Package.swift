@@ -12,6 +12,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // HTTP/1.1 client on SwiftNIO: connection pools, streaming bodies, TLS (NIOSSL), redirects, proxies.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // The command line: subcommands, --help on each, shell completion scripts.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Metrics as swift-metrics records them, served in Prometheus' text format (-o metrics=).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // OpenSSL's libcrypto (Debian libssl-dev): MD5 and SHA-512 exactly as Glance computes them.
@@ -44,26 +50,41 @@ let package = Package(
                 "GlanceConfig", "StoreFormats", "CLibCrypto", "CSystemShims", "CRBD", "CRBDReads", "CNFS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // The file system without FUSE: tree, inodes, handles, write sessions, xattrs, errno mapping.
         .target(
             name: "StoreFS",
-            dependencies: ["GlanceStore", "CSystemShims", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["GlanceStore", "CSystemShims", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "CoreMetrics", package: "swift-metrics")]
+        ),
+        // `-o metrics=ADDR:PORT`: the Prometheus registry behind swift-metrics and its HTTP endpoint.
+        .target(
+            name: "StoreMetrics",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         // Stores against Glance's catalogue: orphans, missing copies, mismatches, leftovers (`audit`).
         .target(name: "StoreAudit", dependencies: ["GlanceStore", "GlanceConfig", .product(name: "Logging", package: "swift-log")]),
         // The thin libfuse adapter over StoreFS and the session (mount, loop, unmount).
         .target(
             name: "StoreFUSE",
-            dependencies: ["StoreFS", "GlanceStore", "CFuse", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["StoreFS", "GlanceStore", "CFuse", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
         // The commands (check, stores, mount) as a library, so tests drive them without a subprocess.
         .target(
             name: "StorefsCLI",
             dependencies: [
-                "GlanceConfig", "GlanceStore", "StoreFS", "StoreFUSE", "StoreAudit", "CSystemShims",
+                "GlanceConfig", "GlanceStore", "StoreFS", "StoreFUSE", "StoreAudit", "StoreMetrics", "CSystemShims",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // tcmalloc (Debian libgoogle-perftools-dev) instead of glibc's malloc for the daemon: librados

@@ -2,6 +2,7 @@
 #include "storefs_system.h"
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <linux/fs.h>
@@ -42,4 +43,8 @@ int storefs_spawn_daemon(const char *path, char *const argv[]) {
     int rc = posix_spawn(&pid, path, NULL, &attr, argv, environ);
     posix_spawnattr_destroy(&attr);
     return rc == 0 ? pid : -rc;
+}
+
+const char *storefs_errno_name(int code) {
+    return strerrorname_np(code);
 }

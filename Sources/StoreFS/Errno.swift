@@ -43,3 +43,18 @@ extension FSError {
 func storeCall<T>(isolation: isolated (any Actor)? = #isolation, _ body: () async throws(StoreError) -> T) async throws(FSError) -> T {
     do throws(StoreError) { return try await body() } catch { throw FSError(error) }
 }
+
+/// The same for one request of the file system to a store, counted and timed in its `StoreMeters`
+/// (`operation` names it in `glance_storefs_store_requests_total`).
+func storeCall<T>(isolation: isolated (any Actor)? = #isolation, _ meters: StoreMeters, _ operation: String,
+                  _ body: () async throws(StoreError) -> T) async throws(FSError) -> T {
+    let start = ContinuousClock.now
+    do throws(StoreError) {
+        let value = try await body()
+        meters.record(operation, errno: nil, since: start)
+        return value
+    } catch {
+        meters.record(operation, errno: error.errno, since: start)
+        throw FSError(error)
+    }
+}

@@ -3,7 +3,7 @@ import GlanceStore
 
 /// What an open file handle (the `fh` of a FUSE request) refers to.
 enum Handle: Sendable {
-    case reader(any ImageReader)
+    case reader(any ImageReader, store: Int)
     case writer(WriteSession, ino: UInt64)
     case directory([DirectoryEntry])
 }
@@ -51,7 +51,7 @@ final class HandleTable: Sendable {
     func removeAll() -> (readers: [any ImageReader], sessions: [WriteSession]) {
         state.withLock { s in
             let readers = s.handles.values.compactMap { handle -> (any ImageReader)? in
-                if case .reader(let reader) = handle { return reader }
+                if case .reader(let reader, _) = handle { return reader }
                 return nil
             }
             let sessions = s.sessions.values.map(\.session)

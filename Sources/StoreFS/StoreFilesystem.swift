@@ -28,11 +28,14 @@ public final class StoreFilesystem: Sendable {
 
     /// Glance's catalogue, for `user.glance.image.*`; nil when the configuration cannot reach it.
     let catalogue: ImageCatalogue?
+    /// What each store's requests, bytes and images count into (by store index).
+    let meters: [StoreMeters]
 
     public init(stores: [MountedStore], staging: StagingArea?, options: MountOptions, logger: Logger,
                 catalogue: ImageCatalogue? = nil) {
         self.catalogue = catalogue
         self.stores = stores
+        meters = stores.map { StoreMeters.of($0.store.id) }
         self.options = options
         self.staging = staging
         self.logger = logger
@@ -76,7 +79,7 @@ public final class StoreFilesystem: Sendable {
             if let session = handles.session(ino: ino), let pending = await session.pendingAttributes {
                 return imageAttributes(ino, store: index, size: pending.size, modificationTime: pending.modificationTime)
             }
-            let info = try await storeCall { () async throws(StoreError) in try await stores[index].store.stat(name) }
+            let info = try await storeCall(meters[index], "stat") { () async throws(StoreError) in try await stores[index].store.stat(name) }
             return imageAttributes(ino, store: index, size: info.size, modificationTime: info.modificationTime)
         }
     }
@@ -91,7 +94,7 @@ public final class StoreFilesystem: Sendable {
                               entryTimeout: Self.directoryTimeout, attributeTimeout: Self.directoryTimeout)
         case .store(let index):
             guard (try? ImageName.validate(name)) != nil else { throw .notFound }
-            let info = try await storeCall { () async throws(StoreError) in try await stores[index].store.stat(name) }
+            let info = try await storeCall(meters[index], "stat") { () async throws(StoreError) in try await stores[index].store.stat(name) }
             let ino = inodes.ino(store: index, name: name)
             return EntryReply(attributes: imageAttributes(ino, store: index, size: info.size, modificationTime: info.modificationTime),
                               entryTimeout: options.cacheTimeout, attributeTimeout: options.cacheTimeout)
@@ -114,7 +117,7 @@ public final class StoreFilesystem: Sendable {
                                               attributes: directoryAttributes(storeIno, writable: isWritable(index))))
             }
         case .store(let index):
-            let images = try await storeCall { () async throws(StoreError) in try await stores[index].store.list() }
+            let images = try await storeCall(meters[index], "list") { () async throws(StoreError) in try await stores[index].store.list() }
             entries = [DirectoryEntry(name: ".", attributes: directoryAttributes(ino, writable: isWritable(index))),
                        DirectoryEntry(name: "..", attributes: directoryAttributes(InodeTable.root, writable: false))]
             entries.reserveCapacity(images.count + 2)
@@ -153,8 +156,8 @@ public final class StoreFilesystem: Sendable {
             if let session = handles.session(ino: ino), await session.isStaged {
                 return OpenReply(handle: handles.add(.writer(session, ino: ino)), keepCache: false, directIO: true)
             }
-            let reader = try await storeCall { () async throws(StoreError) in try await store.openForReading(name) }
-            return OpenReply(handle: handles.add(.reader(reader)), keepCache: true)
+            let reader = try await storeCall(meters[index], "open") { () async throws(StoreError) in try await store.openForReading(name) }
+            return OpenReply(handle: handles.add(.reader(reader, store: index)), keepCache: true)
         }
         guard isWritable(index) else { throw .readOnly }
         if let session = handles.session(ino: ino) {
@@ -208,10 +211,14 @@ public final class StoreFilesystem: Sendable {
     public func read(_ fh: UInt64, offset: UInt64, count: Int) async throws(FSError) -> ReadReply {
         if let reply = fileRead(fh, offset: offset, count: count) { return reply }
         switch handles[fh] {
-        case .reader(let reader as BufferedImageReader)?:
-            return .buffers(try await storeCall { () async throws(StoreError) in try await reader.readBuffers(at: offset, count: count) })
-        case .reader(let reader)?:
-            return .bytes(try await storeCall { () async throws(StoreError) in try await reader.read(at: offset, count: count) })
+        case .reader(let reader as BufferedImageReader, let index)?:
+            let bytes = try await storeCall(meters[index], "read") { () async throws(StoreError) in try await reader.readBuffers(at: offset, count: count) }
+            meters[index].bytesRead.increment(by: Int64(bytes.count))
+            return .buffers(bytes)
+        case .reader(let reader, let index)?:
+            let bytes = try await storeCall(meters[index], "read") { () async throws(StoreError) in try await reader.read(at: offset, count: count) }
+            meters[index].bytesRead.increment(by: Int64(bytes.count))
+            return .bytes(bytes)
         case .writer(let session, _)?:
             return .bytes(try await session.read(at: offset, count: count))
         default:
@@ -221,14 +228,17 @@ public final class StoreFilesystem: Sendable {
 
     /// The synchronous part of a read: a file-backed image answered straight from its descriptor.
     public func fileRead(_ fh: UInt64, offset: UInt64, count: Int) -> ReadReply? {
-        guard case .reader(let reader)? = handles[fh], let file = reader as? FileBackedImageReader else { return nil }
+        guard case .reader(let reader, let index)? = handles[fh], let file = reader as? FileBackedImageReader else { return nil }
         guard offset < reader.size else { return .bytes([]) }
-        return .file(descriptor: file.fileDescriptor, offset: offset, count: Int(min(UInt64(count), reader.size - offset)))
+        let count = Int(min(UInt64(count), reader.size - offset))
+        meters[index].bytesRead.increment(by: Int64(count))
+        return .file(descriptor: file.fileDescriptor, offset: offset, count: count)
     }
 
     public func write(_ fh: UInt64, offset: UInt64, bytes: [UInt8], owner: UInt64 = 0) async throws(FSError) -> Int {
         guard case .writer(let session, _)? = handles[fh] else { throw FSError(EBADF) }
         try await session.write(bytes, at: offset, owner: owner)
+        meters[session.storeIndex].bytesWritten.increment(by: Int64(bytes.count))
         return bytes.count
     }
 
@@ -248,7 +258,7 @@ public final class StoreFilesystem: Sendable {
     public func release(_ fh: UInt64) async {
         guard let (handle, last) = handles.remove(fh) else { return }
         switch handle {
-        case .reader(let reader): await reader.close()
+        case .reader(let reader, _): await reader.close()
         case .writer(let session, let ino) where last:
             do throws(FSError) { try await session.release() } catch {
                 let name = session.name
@@ -293,7 +303,7 @@ public final class StoreFilesystem: Sendable {
                 if let session {
                     try await session.truncate(to: size)
                 } else {
-                    let info = try await storeCall { () async throws(StoreError) in try await store.stat(name) }
+                    let info = try await storeCall(meters[index], "stat") { () async throws(StoreError) in try await store.stat(name) }
                     if info.size != size {
                         logger.warning("images are immutable: truncate refused; write a new image instead",
                                        metadata: ["store": "\(store.id)", "image": "\(name)"])
@@ -306,7 +316,7 @@ public final class StoreFilesystem: Sendable {
                     try await session.setModificationTime(date)
                 } else {
                     guard store.capabilities.isCapable(of: .setModificationTime) else { throw .notPermitted }
-                    try await storeCall { () async throws(StoreError) in try await store.setModificationTime(name, to: date) }
+                    try await storeCall(meters[index], "set_mtime") { () async throws(StoreError) in try await store.setModificationTime(name, to: date) }
                 }
             }
             return try await getattr(ino)
@@ -316,7 +326,7 @@ public final class StoreFilesystem: Sendable {
     public func unlink(parent: UInt64, name: String) async throws(FSError) {
         let index = try storeIndex(ofDirectory: parent)
         guard isWritable(index) else { throw .readOnly }
-        try await storeCall { () async throws(StoreError) in try await stores[index].store.delete(name) }
+        try await storeCall(meters[index], "delete") { () async throws(StoreError) in try await stores[index].store.delete(name) }
         if let ino = inodes.existingIno(store: index, name: name) { invalidate(ino) }
         inodes.remove(store: index, name: name)
     }
@@ -334,7 +344,7 @@ public final class StoreFilesystem: Sendable {
             try await session.publish()  // closed without a write (rsync's temp file of an empty image)
         }
         let replacing = flags & Self.renameNoReplace == 0
-        try await storeCall { () async throws(StoreError) in try await store.rename(name, to: newName, replacing: replacing) }
+        try await storeCall(meters[from], "rename") { () async throws(StoreError) in try await store.rename(name, to: newName, replacing: replacing) }
         if let stale = inodes.rename(store: from, from: name, to: newName) { invalidate(stale) }
     }
 
@@ -357,7 +367,7 @@ public final class StoreFilesystem: Sendable {
         guard index < stores.count, stores[index].store.capabilities.isCapable(of: .capacity) else {
             return FilesystemCapacity(totalBytes: 0, availableBytes: 0)
         }
-        let capacity = try await storeCall { () async throws(StoreError) in try await stores[index].store.capacity() }
+        let capacity = try await storeCall(meters[index], "capacity") { () async throws(StoreError) in try await stores[index].store.capacity() }
         return FilesystemCapacity(totalBytes: capacity.totalBytes, availableBytes: isWritable(index) ? capacity.availableBytes : 0)
     }
 }

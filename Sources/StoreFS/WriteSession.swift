@@ -16,6 +16,7 @@ actor WriteSession {
     let name: String
     private let staging: StagingArea
     private let logger: Logger
+    private let meters: StoreMeters
 
     private enum Mode {
         /// `position`: bytes handed to the writer; `target`: the name it will be published as.
@@ -56,6 +57,7 @@ actor WriteSession {
     private init(store: any Store, storeIndex: Int, name: String, staging: StagingArea, logger: Logger,
                  mode: Mode, size: UInt64, exists: Bool) {
         self.store = store
+        meters = StoreMeters.of(store.id)
         self.storeIndex = storeIndex
         self.name = name
         self.staging = staging
@@ -131,11 +133,14 @@ actor WriteSession {
                 await fail(EIO)
                 throw .io
             }
+            let start = ContinuousClock.now
             do throws(StoreError) {
                 // A seek forward (cp of a sparse file) leaves a hole: zeroes, which thin provisioning skips.
                 if offset > position { try await Self.writeZeros(writer, count: offset - position) }
                 try await writer.write(bytes)
+                meters.record("write", errno: nil, since: start)
             } catch {
+                meters.record("write", errno: error.errno, since: start)
                 logger.error("write failed", metadata: ["store": "\(store.id)", "image": "\(name)", "error": "\(error)"])
                 await fail(error.errno)
                 throw FSError(error)
@@ -239,6 +244,7 @@ actor WriteSession {
                 try await finish(writer)
             } catch {
                 await writer.abort()
+                meters.aborted.increment()
                 throw FSError(error)
             }
             mode = .staged(fd: fd, dirty: false)
@@ -249,15 +255,24 @@ actor WriteSession {
 
     /// Publishes the writer (under a temporary name when replacing) and renames it into place.
     private func finish(_ writer: any ImageWriter) async throws(StoreError) {
-        let result = try await writer.publish()
-        if writer.name != name {
-            do throws(StoreError) {
-                try await store.rename(writer.name, to: name, replacing: true)
-            } catch {
-                try? await store.delete(writer.name)
-                throw error
+        let start = ContinuousClock.now
+        let result: ImageAddResult
+        do throws(StoreError) {
+            result = try await writer.publish()
+            if writer.name != name {
+                do throws(StoreError) {
+                    try await store.rename(writer.name, to: name, replacing: true)
+                } catch {
+                    try? await store.delete(writer.name)
+                    throw error
+                }
             }
+            meters.record("publish", errno: nil, since: start)
+        } catch {
+            meters.record("publish", errno: error.errno, since: start)
+            throw error
         }
+        meters.published.increment()
         logger.info("published", metadata: ["store": "\(store.id)", "image": "\(name)", "size": "\(result.size)",
                                              "location": "\(store.location(of: name))"])
     }
@@ -283,6 +298,7 @@ actor WriteSession {
             unpublished = false
         }
         if unpublished {
+            meters.aborted.increment()
             logger.warning("the mount is going away: an image being written is not published", metadata: [
                 "store": "\(store.id)", "image": "\(name)", "bytes_written": "\(size)"])
         }
@@ -304,6 +320,7 @@ actor WriteSession {
             // What was sent is removed; the writer hears of the failure within a second even when
             // a backend that stopped answering holds the clean-up back (it goes on meanwhile).
             _ = await awaitAtMost(seconds: 1, Task { await writer.abort() })
+            meters.aborted.increment()
         }
         mode = .failed(code)
     }

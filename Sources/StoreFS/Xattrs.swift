@@ -36,10 +36,10 @@ extension StoreFilesystem {
 
     private func digests(of name: String, in index: Int) async throws(FSError) -> ImageDigests {
         let store = stores[index].store
-        let info = try await storeCall { () async throws(StoreError) in try await store.stat(name) }
+        let info = try await storeCall(meters[index], "stat") { () async throws(StoreError) in try await store.stat(name) }
         let keep = isWritable(index) && store.capabilities.contains(.keepDigests)
         let logger = self.logger
-        return try await storeCall { () async throws(StoreError) in
+        return try await storeCall(meters[index], "checksum") { () async throws(StoreError) in
             try await digestCache.digests(.init(store: index, name: name), info) { () async throws(StoreError) in
                 logger.info("hashing an image on request", metadata: ["store": "\(store.id)", "image": "\(name)", "bytes": "\(info.size)"])
                 let digests = try await store.computeDigests(of: name)
@@ -73,7 +73,7 @@ extension StoreFilesystem {
         case .image(let index, let name):
             let store = stores[index].store
             if let session = handles.session(ino: ino), await !session.exists { return [("user.glance.store", store.id)] }
-            let extra = try await storeCall { () async throws(StoreError) in try await store.attributes(of: name) }
+            let extra = try await storeCall(meters[index], "attributes") { () async throws(StoreError) in try await store.attributes(of: name) }
             var list = [("user.glance.store", store.id), ("user.glance.location", store.location(of: name))]
             for key in extra.keys.sorted() { list.append(("user.glance." + key, extra[key]!)) }
             let key = DigestCache.Key(store: index, name: name)

@@ -1,4 +1,5 @@
 import CFuse
+import CoreMetrics
 import Logging
 import StoreFS
 import Synchronization
@@ -15,6 +16,8 @@ final class FuseContext: Sendable {
     /// Requests being answered from Tasks: the session may be destroyed only once none is left
     /// (a reply after that would use freed memory).
     let inFlight = Atomic<Int>(0)
+    /// The same count for `glance_storefs_fuse_requests_in_flight` (nothing kept without metrics).
+    let inFlightMeter = Meter(label: "glance_storefs_fuse_requests_in_flight")
     /// Requests answered from Tasks so far: whether the mount was busy (IdleMemory).
     let requests = Atomic<UInt64>(0)
 

@@ -82,9 +82,13 @@ enum FuseOperations {
         let request = Request(req)
         let label = context.traceRequests ? what() : ""
         context.inFlight.add(1, ordering: .relaxed)
+        context.inFlightMeter.increment()
         context.requests.add(1, ordering: .relaxed)
         Task {
-            defer { context.inFlight.subtract(1, ordering: .releasing) }
+            defer {
+                context.inFlightMeter.decrement()
+                context.inFlight.subtract(1, ordering: .releasing)
+            }
             do throws(FSError) {
                 try await body(context.fs, request)
                 if context.traceRequests { context.logger.debug("\(label) -> ok") }

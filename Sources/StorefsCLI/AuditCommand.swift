@@ -9,64 +9,8 @@ import Synchronization
 /// `glance-storefs audit`: every store against Glance's catalogue. Exit 0 clean, 1 findings, 2 unable
 /// to audit (Glance unreachable, a store that cannot be listed, bad arguments or configuration).
 extension StorefsCLI {
-    static let auditUsage = """
-        usage: glance-storefs audit [--config-file FILE]... [--config-dir DIR]... [--store ID]... [--verify]
-                                    [--json] [--glance-url URL] [--parallel N]
-        Compares what each store holds with Glance's catalogue (as the [keystone_authtoken] user):
-        orphan, missing, size-mismatch, leftover; with --verify also checksum-mismatch (every copy read).
-        --json: one JSON object per finding and line. Exit status: 0 clean, 1 findings, 2 unable to audit.
-        """
-
-    struct AuditArguments {
-        var inputs: [ConfigInput] = []
-        var options = Auditor.Options()
-        var json = false
-        var glanceURL: String?
-    }
-
-    static func parseAudit(_ args: [String]) -> Result<AuditArguments, CommandError> {
-        var parsed = AuditArguments()
-        var i = 0
-        while i < args.count {
-            var name = args[i], inline: String?
-            if name.hasPrefix("--"), let eq = name.firstIndex(of: "=") {
-                inline = String(name[name.index(after: eq)...])
-                name = String(name[..<eq])
-            }
-            func value() -> String? {
-                if let inline { return inline }
-                i += 1
-                return i < args.count ? args[i] : nil
-            }
-            switch name {
-            case "--config-file", "--config-dir":
-                guard let path = value() else { return .failure(CommandError("\(name) needs a path")) }
-                parsed.inputs.append(name == "--config-file" ? .file(path) : .directory(path))
-            case "--store":
-                guard let id = value() else { return .failure(CommandError("--store needs a store id")) }
-                parsed.options.stores.append(id)
-            case "--glance-url":
-                guard let url = value(), url.hasPrefix("http://") || url.hasPrefix("https://") else {
-                    return .failure(CommandError("--glance-url needs an http:// or https:// URL"))
-                }
-                parsed.glanceURL = url
-            case "--parallel":
-                guard let text = value(), let n = Int(text), n > 0, n <= 64 else {
-                    return .failure(CommandError("--parallel needs a number from 1 to 64"))
-                }
-                parsed.options.parallel = n
-            case "--verify" where inline == nil: parsed.options.verify = true
-            case "--json" where inline == nil: parsed.json = true
-            default:
-                return .failure(CommandError(name.hasPrefix("-") ? "unknown option \(args[i])" : "unexpected argument \(args[i])"))
-            }
-            i += 1
-        }
-        return .success(parsed)
-    }
-
     /// The process entry point of `audit`: runs it, prints, returns the exit status.
-    static func auditMain(_ args: [String], home: String) -> Int32 {
+    static func auditMain(_ command: Audit, arguments: [String], home: String) -> Int32 {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .warning
@@ -79,7 +23,7 @@ extension StorefsCLI {
         let result = Mutex<CommandOutput?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task.detached {
-            let output = await audit(args, home: home, progress: progress)
+            let output = await audit(command, inputs: ConfigOptions.inputs(in: arguments), home: home, progress: progress)
             result.withLock { $0 = output }
             done.signal()
         }
@@ -90,21 +34,32 @@ extension StorefsCLI {
         return output.status
     }
 
+    /// `audit` with the arguments after the command's name (the tests' way in).
     public static func audit(_ args: [String], home: String = NSHomeDirectory(), progress: VerifyProgress? = nil) async -> CommandOutput {
-        if args.contains("-h") || args.contains("--help") { return CommandOutput(stdout: auditUsage + "\n") }
-        let parsed: AuditArguments
-        switch parseAudit(args) {
-        case .success(let p): parsed = p
-        case .failure(let e): return CommandOutput(stderr: "glance-storefs audit: \(e.message)\n" + auditUsage + "\n", status: 2)
+        let arguments = ["audit"] + args
+        let command: Audit
+        do {
+            var parsed = try GlanceStorefs.parseAsRoot(arguments)
+            guard let audit = parsed as? Audit else {
+                try parsed.run()  // the parser's help command: throws the help it shows
+                return CommandOutput()
+            }
+            command = audit
+        } catch {
+            return failure(error)
         }
+        return await audit(command, inputs: ConfigOptions.inputs(in: arguments), home: home, progress: progress)
+    }
+
+    static func audit(_ parsed: Audit, inputs: [ConfigInput], home: String, progress: VerifyProgress?) async -> CommandOutput {
         let configuration: GlanceConfiguration
-        switch loadConfiguration(parsed.inputs, home: home) {
+        switch loadConfiguration(inputs, home: home) {
         case .failure(var output):
             output.status = 2
             return output
         case .success(let c): configuration = c.withoutHousekeeping()
         }
-        let unknown = parsed.options.stores.filter { configuration.store($0) == nil }
+        let unknown = parsed.stores.filter { configuration.store($0) == nil }
         if let id = unknown.first {
             return CommandOutput(stderr: "glance-storefs audit: --store \(id): not a store of enabled_backends (\(configuration.stores.map(\.id).joined(separator: ", ")))\n", status: 2)
         }
@@ -119,7 +74,7 @@ extension StorefsCLI {
             return CommandOutput(stderr: "glance-storefs audit: \(error)\n", status: 2)
         }
         let auditor = Auditor(registry: registry, client: GlanceClient(settings: settings), logger: logger)
-        let report = await auditor.run(parsed.options, progress: progress)
+        let report = await auditor.run(parsed.options(), progress: progress)
         var output = CommandOutput(status: report.exitStatus)
         if report.catalogueImages == 0, report.storesAudited.isEmpty, !report.problems.isEmpty {
             // Nothing could be compared: one line.

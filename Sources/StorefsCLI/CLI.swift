@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import GlanceConfig
 import GlanceStore
@@ -9,89 +10,72 @@ public struct CommandOutput: Error, Sendable, Equatable {
     public var status: Int32 = 0
 }
 
-/// The command line: `check`, `stores`, and (in the mount layer) `mount`.
+/// The command line (declared in Commands.swift): `check`, `stores`, `audit`, `mount`.
 public enum StorefsCLI {
     /// The one version of glance-storefs (`--version`; the man pages' `.Os` line says the same, as a
     /// test checks).
     public static let version = "0.9.0"
 
-    public static let usage = """
-        usage: glance-storefs check  [--config-file FILE]... [--config-dir DIR]...
-               glance-storefs stores [--config-file FILE]... [--config-dir DIR]... [--detail]
-               glance-storefs audit  [--config-file FILE]... [--store ID]... [--verify] [--json] [--glance-url URL]
-               glance-storefs mount  [--config-file FILE]... [--config-dir DIR]... MOUNTPOINT [-o OPTS]... [-f] [--debug]
-               glance-storefs CONFIG MOUNTPOINT [-o OPTS]     (what mount -t fuse.glance-storefs runs)
-               glance-storefs --version
-        Without --config-file, Glance's defaults apply (/etc/glance/glance-api.conf, ...).
-        Mount options: ro, cache_timeout=SECONDS, glance_url=URL, and libfuse's (allow_other, default_permissions, ...).
-        """
-
-    static let commands: Set<String> = ["check", "stores", "mount", "audit", "-h", "--help", "help", "--version"]
-
     /// The process entry point: `mount` serves until unmounted; the others print and exit.
     public static func main(_ arguments: [String]) -> Int32 {
         let home = NSHomeDirectory()
-        if arguments.first == "mount" { return mount(Array(arguments.dropFirst()), home: home) }
-        if arguments.first == "audit" { return auditMain(Array(arguments.dropFirst()), home: home) }
-        if let first = arguments.first, !commands.contains(first), !first.hasPrefix("-"), arguments.count >= 2 {
-            return mount(arguments, home: home)
+        let arguments = routingMountForm(arguments)
+        let command: any ParsableCommand
+        do { command = try GlanceStorefs.parseAsRoot(arguments) } catch {
+            return printed(failure(error))
         }
-        let output = run(arguments, environmentHome: home)
+        switch command {
+        case let mount as Mount: return Self.mount(mount, arguments: arguments, home: home)
+        case let audit as Audit: return auditMain(audit, arguments: arguments, home: home)
+        default: return printed(output(of: command, arguments: arguments, home: home))
+        }
+    }
+
+    /// `glance-storefs CONFIG MOUNTPOINT -o OPTS`, what mount.fuse3 runs, is the mount command.
+    static func routingMountForm(_ arguments: [String]) -> [String] {
+        let commands = GlanceStorefs.configuration.subcommands.map { $0.configuration.commandName ?? "\($0)".lowercased() } + ["help"]
+        guard let first = arguments.first, !first.hasPrefix("-"), !commands.contains(first), arguments.count >= 2 else {
+            return arguments
+        }
+        return ["mount"] + arguments
+    }
+
+    /// `check`, `stores`, help, version and parse errors, as text (the tests' way in).
+    public static func run(_ arguments: [String], environmentHome: String = NSHomeDirectory()) -> CommandOutput {
+        do {
+            let command = try GlanceStorefs.parseAsRoot(arguments)
+            return output(of: command, arguments: arguments, home: environmentHome)
+        } catch {
+            return failure(error)
+        }
+    }
+
+    private static func output(of command: any ParsableCommand, arguments: [String], home: String) -> CommandOutput {
+        let inputs = ConfigOptions.inputs(in: arguments)
+        switch command {
+        case is Check:
+            return Self.check(inputs, home: home)
+        case let stores as Stores:
+            return Self.stores(inputs, detail: stores.detail, home: home)
+        default:
+            // The root without a command: its usage, as an error.
+            do { var root = command; try root.run(); return CommandOutput() } catch { return failure(error) }
+        }
+    }
+
+    /// What the parser says of an error or a request for help, version or completions, with our exit
+    /// statuses: 0 for those requests, 2 for a usage error (the man page's; the parser's own is 64).
+    static func failure(_ error: any Error) -> CommandOutput {
+        let message = GlanceStorefs.fullMessage(for: error) + "\n"
+        let code = GlanceStorefs.exitCode(for: error)
+        if code.isSuccess { return CommandOutput(stdout: message) }
+        return CommandOutput(stderr: message, status: code == .validationFailure ? 2 : code.rawValue)
+    }
+
+    static func printed(_ output: CommandOutput) -> Int32 {
         FileHandle.standardOutput.write(Data(output.stdout.utf8))
         FileHandle.standardError.write(Data(output.stderr.utf8))
         return output.status
-    }
-
-    public static func run(_ arguments: [String], environmentHome: String = NSHomeDirectory()) -> CommandOutput {
-        guard let command = arguments.first else { return CommandOutput(stderr: usage + "\n", status: 2) }
-        let rest = Array(arguments.dropFirst())
-        switch command {
-        case "check": return check(rest, home: environmentHome)
-        case "stores": return stores(rest, home: environmentHome)
-        case "-h", "--help", "help": return CommandOutput(stdout: usage + "\n")
-        case "--version": return CommandOutput(stdout: "glance-storefs \(version)\n")
-        default: return CommandOutput(stderr: "glance-storefs: unknown command '\(command)'\n" + usage + "\n", status: 2)
-        }
-    }
-
-    /// Parses `--config-file`/`--config-dir` (both `--opt value` and `--opt=value`) in order, plus
-    /// the flags a command accepts.
-    struct ConfigArguments {
-        var inputs: [ConfigInput] = []
-        var flags: Set<String> = []
-        var positional: [String] = []
-    }
-
-    static func parseConfigArguments(_ args: [String], flags allowed: Set<String>) -> Result<ConfigArguments, CommandError> {
-        var parsed = ConfigArguments()
-        var i = 0
-        while i < args.count {
-            let arg = args[i]
-            var name = arg, value: String?
-            if arg.hasPrefix("--"), let eq = arg.firstIndex(of: "=") {
-                name = String(arg[..<eq])
-                value = String(arg[arg.index(after: eq)...])
-            }
-            switch name {
-            case "--config-file", "--config-dir":
-                if value == nil {
-                    i += 1
-                    guard i < args.count else { return .failure(CommandError("\(name) needs a path")) }
-                    value = args[i]
-                }
-                parsed.inputs.append(name == "--config-file" ? .file(value!) : .directory(value!))
-            default:
-                if allowed.contains(arg) {
-                    parsed.flags.insert(arg)
-                } else if arg.hasPrefix("-") {
-                    return .failure(CommandError("unknown option \(arg)"))
-                } else {
-                    parsed.positional.append(arg)
-                }
-            }
-            i += 1
-        }
-        return .success(parsed)
     }
 
     /// Loads and validates; on failure, the output carries every problem, one line each.

@@ -4,15 +4,9 @@ import GlanceStore
 extension StorefsCLI {
     /// Validates and summarises: the stores in order with their types, the default, the reserved
     /// datadirs. Warnings go to stderr; errors make the exit status 1.
-    static func check(_ args: [String], home: String) -> CommandOutput {
-        let parsed: ConfigArguments
-        switch parseConfigArguments(args, flags: []) {
-        case .success(let p) where p.positional.isEmpty: parsed = p
-        case .success(let p): return CommandOutput(stderr: "glance-storefs check: unexpected argument \(p.positional[0])\n", status: 2)
-        case .failure(let e): return CommandOutput(stderr: "glance-storefs check: \(e.message)\n", status: 2)
-        }
+    static func check(_ inputs: [ConfigInput], home: String) -> CommandOutput {
         let configuration: GlanceConfiguration
-        switch loadConfiguration(parsed.inputs, home: home) {
+        switch loadConfiguration(inputs, home: home) {
         case .failure(let output): return output
         case .success(let c): configuration = c
         }

@@ -1,5 +1,6 @@
 import Foundation
 import GlanceConfig
+import StoreMetrics
 
 /// `glance-storefs mount [--config-file F]... [--config-dir D]... MOUNTPOINT [-o OPTS]... [-f] [--debug]`
 /// and the form mount(8)/fstab produce through mount.fuse3: `glance-storefs CONFIG MOUNTPOINT -o OPTS`
@@ -15,6 +16,8 @@ struct MountArguments {
     var cacheTimeout: Double = 5
     /// `-o glance_url=URL`: Glance's API for the catalogue's attributes, instead of Keystone's catalogue.
     var glanceURL: String?
+    /// `-o metrics=ADDR:PORT`: where Prometheus scrapes `/metrics` (off without it).
+    var metrics: (host: String, port: Int)?
     var foreground = false
     var debug = false
     var readyFD: Int32?
@@ -23,59 +26,28 @@ struct MountArguments {
     static let mountOnly: Set<String> = ["defaults", "auto", "noauto", "user", "users", "nouser", "owner",
                                          "_netdev", "nofail", "rw"]
 
-    static func parse(_ args: [String]) -> Result<MountArguments, CommandError> {
+    /// The mount as the parser gave it; `inputs` the --config-file/--config-dir in their order.
+    static func make(_ command: Mount, inputs: [ConfigInput]) -> Result<MountArguments, CommandError> {
         var parsed = MountArguments()
-        var positional: [String] = []
-        var i = 0
-        func value(_ name: String, _ arg: String) -> String? {
-            if arg.hasPrefix(name + "=") { return String(arg.dropFirst(name.count + 1)) }
-            i += 1
-            return i < args.count ? args[i] : nil
-        }
-        while i < args.count {
-            let arg = args[i]
-            switch arg {
-            case "-f": parsed.foreground = true
-            case "-d", "--debug":
-                parsed.debug = true
-                if arg == "-d" { parsed.foreground = true }
-            case "-o":
-                i += 1
-                guard i < args.count else { return .failure(CommandError("-o needs options")) }
-                parsed.rawOptions.append(args[i])
-            case _ where arg.hasPrefix("-o"):
-                parsed.rawOptions.append(String(arg.dropFirst(2)))
-            case _ where arg.hasPrefix("--config-file") || arg.hasPrefix("--config-dir"):
-                let name = arg.hasPrefix("--config-file") ? "--config-file" : "--config-dir"
-                guard arg == name || arg.hasPrefix(name + "=") else { return .failure(CommandError("unknown option \(arg)")) }
-                guard let path = value(name, arg) else { return .failure(CommandError("\(name) needs a path")) }
-                parsed.inputs.append(name == "--config-file" ? .file(absolute(path)) : .directory(absolute(path)))
-            case _ where arg.hasPrefix("--ready-fd"):
-                guard let text = value("--ready-fd", arg), let fd = Int32(text) else {
-                    return .failure(CommandError("--ready-fd needs a descriptor"))
-                }
-                parsed.readyFD = fd
-            case _ where arg.hasPrefix("-"):
-                return .failure(CommandError("unknown option \(arg)"))
-            default:
-                positional.append(arg)
-            }
-            i += 1
-        }
-        switch positional.count {
+        parsed.inputs = inputs
+        parsed.foreground = command.foreground || command.debugForeground
+        parsed.debug = command.debug || command.debugForeground
+        parsed.readyFD = command.readyFD
+        parsed.rawOptions = command.options
+        switch command.paths.count {
         case 1:
-            parsed.mountpoint = positional[0]
+            parsed.mountpoint = command.paths[0]
         case 2:
             // mount.fuse3 passes the fstab source first: our configuration.
             var isDirectory: ObjCBool = false
-            let config = absolute(positional[0])
+            let config = absolute(command.paths[0])
             _ = FileManager.default.fileExists(atPath: config, isDirectory: &isDirectory)
             parsed.inputs.append(isDirectory.boolValue ? .directory(config) : .file(config))
-            parsed.mountpoint = positional[1]
+            parsed.mountpoint = command.paths[1]
         case 0:
             return .failure(CommandError("missing MOUNTPOINT"))
         default:
-            return .failure(CommandError("unexpected argument \(positional[2])"))
+            return .failure(CommandError("unexpected argument \(command.paths[2])"))
         }
         parsed.mountpoint = absolute(parsed.mountpoint)
         for option in parsed.rawOptions.flatMap({ $0.split(separator: ",").map(String.init) }) {
@@ -93,6 +65,11 @@ struct MountArguments {
                     return .failure(CommandError("-o glance_url needs an http:// or https:// URL"))
                 }
                 parsed.glanceURL = url
+            } else if option.hasPrefix("metrics=") {
+                guard let address = MetricsEndpoint.parseAddress(String(option.dropFirst("metrics=".count))) else {
+                    return .failure(CommandError("-o metrics needs ADDR:PORT (127.0.0.1:9183, [::1]:9183)"))
+                }
+                parsed.metrics = address
             } else if mountOnly.contains(option) || option.hasPrefix("x-") || option.hasPrefix("comment=") {
                 continue
             } else {

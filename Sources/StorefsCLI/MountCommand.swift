@@ -6,19 +6,19 @@ import GlanceStore
 import Logging
 import StoreFS
 import StoreFUSE
+import StoreMetrics
+import ArgumentParser
 
 extension StorefsCLI {
     /// `mount`: every problem found before mounting is one line on stderr and a non-zero exit, with
     /// nothing mounted. Without `-f`, a foreground child is started in its own session and the
     /// command returns once the child says the mount is up (or with its failure).
-    static func mount(_ args: [String], home: String) -> Int32 {
+    static func mount(_ command: Mount, arguments: [String], home: String) -> Int32 {
         FuseMount.blockTerminationSignals()
         let parsed: MountArguments
-        switch MountArguments.parse(args) {
+        switch MountArguments.make(command, inputs: ConfigOptions.inputs(in: arguments, absolute: true)) {
         case .success(let p): parsed = p
-        case .failure(let e):
-            fail("glance-storefs mount: \(e.message)\n" + usage)
-            return 2
+        case .failure(let e): return printed(failure(ValidationError(e.message)))  // validate() saw it first
         }
         let configuration: GlanceConfiguration
         switch loadConfiguration(parsed.inputs, home: home) {
@@ -132,6 +132,19 @@ extension StorefsCLI {
         }
         let logger = Logger(label: "glance-storefs")
         for warning in configuration.warnings { logger.warning("\(warning.description)") }
+
+        // Before any store opens: their meters bind to the metrics backend in place when they are made.
+        var metrics: MetricsEndpoint?
+        if let address = parsed.metrics {
+            do {
+                metrics = try MetricsEndpoint.start(host: address.host, port: address.port)
+                logger.info("metrics served", metadata: ["url": "http://\(metrics!.boundAddress)/metrics"])
+            } catch {
+                fail("glance-storefs: -o metrics=\(address.host):\(address.port): cannot serve there: \(error)\n")
+                return 1
+            }
+        }
+        defer { metrics?.stop() }
 
         let registry: StoreRegistry
         do throws(StoreError) {

@@ -6,17 +6,11 @@ extension StorefsCLI {
     /// Exactly what Glance's `GET /v2/info/stores` returns for the configuration (reference §2.1);
     /// `--detail` is `GET /v2/info/stores/detail` (§2.2). Never a secret: only ids, descriptions,
     /// types and the non-secret properties Glance itself shows.
-    static func stores(_ args: [String], home: String) -> CommandOutput {
-        let parsed: ConfigArguments
-        switch parseConfigArguments(args, flags: ["--detail"]) {
-        case .success(let p) where p.positional.isEmpty: parsed = p
-        case .success(let p): return CommandOutput(stderr: "glance-storefs stores: unexpected argument \(p.positional[0])\n", status: 2)
-        case .failure(let e): return CommandOutput(stderr: "glance-storefs stores: \(e.message)\n", status: 2)
-        }
-        switch loadConfiguration(parsed.inputs, home: home) {
+    static func stores(_ inputs: [ConfigInput], detail: Bool, home: String) -> CommandOutput {
+        switch loadConfiguration(inputs, home: home) {
         case .failure(let output): return output
         case .success(let configuration):
-            return CommandOutput(stdout: storesJSON(configuration, detail: parsed.flags.contains("--detail")) + "\n")
+            return CommandOutput(stdout: storesJSON(configuration, detail: detail) + "\n")
         }
     }
 

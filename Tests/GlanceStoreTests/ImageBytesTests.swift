@@ -75,7 +75,7 @@ import Testing
     @Test func marksSequentialRuns() async throws {
         let fetched = Mutex<[UInt64: Bool]>([:])
         let chunk: UInt64 = 1000
-        let readAhead = ReadAhead(size: 100 * chunk, chunkSize: chunk, depth: 2, describe: "test") { index, sequential in
+        let readAhead = ReadAhead(size: 100 * chunk, chunkSize: chunk, depth: 2, describe: "test", meters: .of("test")) { index, sequential in
             fetched.withLock { $0[index] = sequential }
             return Task { ImageBytes([ByteBuffer(repeating: UInt8(index), count: Int(chunk))]) }
         }
@@ -90,5 +90,27 @@ import Testing
         _ = try await readAhead.read(at: 10 * chunk, count: 10)
         #expect(fetched.withLock { $0[10] } == false)
         readAhead.close()
+    }
+
+    /// `glance_storefs_readahead_bytes` is the sum of the chunks held: up by each chunk fetched
+    /// (the last one short), down as chunks are served in full, dropped or closed, never negative.
+    @Test func heldBytesFollowTheChunksKept() async throws {
+        let chunk: UInt64 = 1000, size = 10 * chunk + 300
+        let readAhead = ReadAhead(size: size, chunkSize: chunk, depth: 3, describe: "test", meters: .of("test-held")) { index, _ in
+            Task { ImageBytes([ByteBuffer(repeating: 1, count: Int(min(size, (index + 1) * chunk) - index * chunk))]) }
+        }
+        #expect(readAhead.heldBytes == 0)
+        _ = try await readAhead.read(at: 0, count: 10)
+        // Chunk 0 being read, 1...3 ahead.
+        #expect(readAhead.heldBytes == Int64(4 * chunk))
+        _ = try await readAhead.read(at: 10, count: Int(chunk) - 10)
+        // Chunk 0 served in full and let go; 1...3 still ahead.
+        #expect(readAhead.heldBytes == Int64(3 * chunk))
+        _ = try await readAhead.read(at: 9 * chunk, count: 10)
+        _ = try await readAhead.read(at: 9 * chunk + 10, count: Int(chunk + 290))
+        // Served to the end: only what the window kept behind the head, the short last chunk gone.
+        #expect(readAhead.heldBytes >= 0 && readAhead.heldBytes % Int64(chunk) == 0)
+        readAhead.close()
+        #expect(readAhead.heldBytes == 0)
     }
 }

@@ -77,7 +77,7 @@ extension MountSuite { @Suite struct LifecycleTests {
         #expect(!isMounted(demo.mountpoint))
 
         let options = sh("\(storefsBinary) mount --config-file \(demo.config) \(demo.mountpoint) -o cache_timeout=soon")
-        #expect(options.status == 2 && options.err.hasPrefix("glance-storefs mount: -o cache_timeout needs a number of seconds\n"))
+        #expect(options.status == 2 && options.err.hasPrefix("Error: -o cache_timeout needs a number of seconds\n"))
 
         // No /dev/fuse: a private mount namespace with an empty /dev.
         let nofuse = sh("unshare -m sh -c 'mount -t tmpfs none /dev && exec \(storefsBinary) mount --config-file \(demo.config) \(demo.mountpoint)'")

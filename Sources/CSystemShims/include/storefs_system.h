@@ -30,3 +30,6 @@ void storefs_syslog(int priority, const char *message);
 /* Starts `path` with `argv` in a new session (setsid), standard streams inherited: how `mount`
  * daemonizes without fork() once threads exist. Returns the pid or -errno. */
 int storefs_spawn_daemon(const char *path, char *const argv[]);
+/* "ENOENT" for ENOENT (glibc's strerrorname_np, which Swift's Glibc module does not expose); NULL if unknown. */
+const char *storefs_errno_name(int code);
+

@@ -18,6 +18,8 @@ final class ReadAhead: Sendable {
     private let fetch: @Sendable (_ index: UInt64, _ sequential: Bool) -> Task<ImageBytes, any Error>
     private let state = Mutex(State())
     private let describe: String
+    /// Where the bytes held are counted (`glance_storefs_readahead_bytes`).
+    private let meters: StoreMeters
 
     private struct State {
         var chunks: [UInt64: Chunk] = [:]
@@ -25,6 +27,8 @@ final class ReadAhead: Sendable {
         var head: UInt64 = 0
         /// The last chunk this run has fetched (or is fetching) ahead.
         var fetchedThrough: UInt64 = 0
+        /// Bytes of the chunks held (fetched or being fetched).
+        var held: Int64 = 0
     }
 
     private struct Chunk {
@@ -32,8 +36,9 @@ final class ReadAhead: Sendable {
         var served = 0
     }
 
-    init(size: UInt64, chunkSize: UInt64, depth: UInt64, describe: String,
+    init(size: UInt64, chunkSize: UInt64, depth: UInt64, describe: String, meters: StoreMeters,
          fetch: @escaping @Sendable (_ index: UInt64, _ sequential: Bool) -> Task<ImageBytes, any Error>) {
+        self.meters = meters
         self.size = size
         self.chunkSize = chunkSize
         self.depth = depth
@@ -41,7 +46,19 @@ final class ReadAhead: Sendable {
         self.fetch = fetch
     }
 
-    deinit { state.withLock { $0.chunks.values.forEach { $0.task.cancel() } } }
+    deinit { close() }
+
+    private func length(of index: UInt64) -> Int64 { Int64(min(size, (index + 1) * chunkSize) - index * chunkSize) }
+
+    /// Every change of the chunks held goes through here, so the gauge stays their sum.
+    private func setChunk(_ s: inout State, _ index: UInt64, _ chunk: Chunk?) {
+        let had = s.chunks[index] != nil
+        s.chunks[index] = chunk
+        let delta = (chunk != nil ? length(of: index) : 0) - (had ? length(of: index) : 0)
+        guard delta != 0 else { return }
+        s.held += delta
+        if delta > 0 { meters.readAheadBytes.increment(by: Double(delta)) } else { meters.readAheadBytes.decrement(by: Double(-delta)) }
+    }
 
     func read(at offset: UInt64, count: Int) async throws(StoreError) -> ImageBytes {
         guard count > 0, offset < size else { return ImageBytes() }
@@ -56,10 +73,10 @@ final class ReadAhead: Sendable {
             // The budget: chunks near the head (and this read's). Not cancelled when let go: an
             // early request may be waiting for one.
             let keep = min(first, headChunk - min(headChunk, depth))...max(last, ahead)
-            for index in s.chunks.keys where !keep.contains(index) { s.chunks[index] = nil }
+            for index in s.chunks.keys where !keep.contains(index) { setChunk(&s, index, nil) }
             var wanted = Array(first...last)
             if sequential, max(last, s.fetchedThrough) < ahead { wanted += (max(last, s.fetchedThrough) + 1)...ahead }
-            for index in wanted where s.chunks[index] == nil { s.chunks[index] = Chunk(task: fetch(index, sequential)) }
+            for index in wanted where s.chunks[index] == nil { setChunk(&s, index, Chunk(task: fetch(index, sequential))) }
             s.fetchedThrough = sequential ? max(s.fetchedThrough, ahead) : last
             return (first...last).map { ($0, s.chunks[$0]!.task) }
         }
@@ -67,7 +84,7 @@ final class ReadAhead: Sendable {
         for (index, task) in tasks {
             let bytes: ImageBytes
             do { bytes = try await task.value } catch {
-                state.withLock { s in if s.chunks[index]?.task == task { s.chunks[index] = nil } }  // a later read tries again
+                state.withLock { s in if s.chunks[index]?.task == task { setChunk(&s, index, nil) } }  // a later read tries again
                 throw (error as? StoreError) ?? .backend("\(describe): \(error)")
             }
             let chunkStart = index * chunk, chunkEnd = min(size, chunkStart + chunk)
@@ -77,16 +94,21 @@ final class ReadAhead: Sendable {
             state.withLock { s in
                 guard s.chunks[index]?.task == task else { return }
                 s.chunks[index]!.served += to - from
-                if s.chunks[index]!.served >= Int(chunkEnd - chunkStart) { s.chunks[index] = nil }
+                if s.chunks[index]!.served >= Int(chunkEnd - chunkStart) { setChunk(&s, index, nil) }
             }
         }
         return result
     }
 
+    /// What `glance_storefs_readahead_bytes` counts for this reader.
+    var heldBytes: Int64 { state.withLock { $0.held } }
+
     func close() {
         state.withLock { s in
             s.chunks.values.forEach { $0.task.cancel() }
             s.chunks.removeAll()
+            if s.held > 0 { meters.readAheadBytes.decrement(by: Double(s.held)) }
+            s.held = 0
         }
     }
 }

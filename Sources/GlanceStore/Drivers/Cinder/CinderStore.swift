@@ -106,7 +106,7 @@ public final class CinderStore: Store {
         let device = try await attachments.acquire(volume, image: name)
         noteTransport(volume.id, device.transport)
         // Blocks fetched ahead for sequential readers, as rbd's; the attachment let go at close.
-        return ChunkedImageReader(size: volume.imageSize, chunkSize: UInt64(Self.blockSize), depth: 8, describe: "cinder volume \(volume.id)",
+        return ChunkedImageReader(size: volume.imageSize, chunkSize: UInt64(Self.blockSize), depth: 8, describe: "cinder volume \(volume.id)", meters: StoreMeters.of(id),
                                   fetch: { start, length, sequential throws(StoreError) in
                                       try await device.read(at: start, count: length, sequential: sequential)
                                   }, onClose: { [attachments] in attachments.release(volume.id) })

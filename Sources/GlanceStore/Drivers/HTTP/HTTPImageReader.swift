@@ -18,13 +18,13 @@ final class HTTPImageReader: BufferedImageReader {
     static let chunkSize: UInt64 = 4 << 20
     static let readAhead: UInt64 = 6
 
-    init(url: String, size: UInt64, connection: HTTPConnection) {
+    init(url: String, size: UInt64, connection: HTTPConnection, meters: StoreMeters) {
         self.url = url
         self.size = size
         let body = WholeBody(url: url, connection: connection, chunkSize: Self.chunkSize, keep: Int(Self.readAhead) + 1)
         let source = ChunkSource(url: url, size: size, connection: connection, body: body)
         self.body = body
-        chunks = ReadAhead(size: size, chunkSize: Self.chunkSize, depth: Self.readAhead, describe: URLText.redacted(url)) {
+        chunks = ReadAhead(size: size, chunkSize: Self.chunkSize, depth: Self.readAhead, describe: URLText.redacted(url), meters: meters) {
             index, _ in source.fetch(index)
         }
     }

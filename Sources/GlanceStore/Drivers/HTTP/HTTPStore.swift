@@ -133,7 +133,7 @@ public final class HTTPStore: Store {
     public func openForReading(_ name: String) async throws(StoreError) -> any ImageReader {
         let info = try await stat(name)
         guard let url = catalog.withLock({ $0[name]?.url }) else { throw .notFound(image: name) }
-        return HTTPImageReader(url: url, size: info.size, connection: connection)
+        return HTTPImageReader(url: url, size: info.size, connection: connection, meters: StoreMeters.of(id))
     }
 
     // MARK: Read-only

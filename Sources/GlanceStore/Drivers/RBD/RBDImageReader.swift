@@ -10,8 +10,8 @@ enum RBDImageReader {
     /// benchmark's cluster. 9 objects in memory: 72 MiB at Glance's 8 MiB.
     static let depth: UInt64 = 8
 
-    static func make(image: RBDReadOnlyImage, chunkSize: UInt64, health: BackendHealth) -> ChunkedImageReader {
-        ChunkedImageReader(size: image.size, chunkSize: chunkSize, depth: depth, describe: "rbd image \(image.name)") { start, length, sequential throws(StoreError) in
+    static func make(image: RBDReadOnlyImage, chunkSize: UInt64, health: BackendHealth, meters: StoreMeters) -> ChunkedImageReader {
+        ChunkedImageReader(size: image.size, chunkSize: chunkSize, depth: depth, describe: "rbd image \(image.name)", meters: meters) { start, length, sequential throws(StoreError) in
             try await health.guarded { () throws(StoreError) in try await image.read(at: start, count: length, streaming: sequential) }
         }
     }

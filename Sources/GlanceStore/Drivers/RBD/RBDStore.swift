@@ -140,7 +140,7 @@ public final class RBDStore: Store {
         try ImageName.validate(name)
         guard !name.hasPrefix(Self.partialPrefix) else { throw .notFound(image: name) }
         let image = try await cluster.run { c throws(StoreError) in try RBDReadOnlyImage(c, name) }
-        return RBDImageReader.make(image: image, chunkSize: settings.chunkSize, health: cluster.health)
+        return RBDImageReader.make(image: image, chunkSize: settings.chunkSize, health: cluster.health, meters: StoreMeters.of(id))
     }
 
     // MARK: Writing

@@ -111,7 +111,7 @@ public final class SheepdogStore: Store {
         let owners = try await cluster.dataVDIs(vdi.vid, from: 0, count: count)
         let cluster = self.cluster
         let depth = max(1, settings.chunkSize / objectSize)
-        return ChunkedImageReader(size: size, chunkSize: objectSize, depth: depth, describe: "sheepdog VDI \(name)") { start, length, _ throws(StoreError) in
+        return ChunkedImageReader(size: size, chunkSize: objectSize, depth: depth, describe: "sheepdog VDI \(name)", meters: StoreMeters.of(id)) { start, length, _ throws(StoreError) in
             let index = start / objectSize
             let owner = index < owners.count ? owners[Int(index)] : 0
             // An object never written is a hole: zeros, without a request.

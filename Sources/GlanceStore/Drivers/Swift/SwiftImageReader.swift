@@ -8,11 +8,11 @@ final class SwiftImageReader: BufferedImageReader {
     static let chunkSize: UInt64 = 8 << 20
     static let readAhead: UInt64 = 4
 
-    init(account: SwiftAccount, container: String, object: String, size: UInt64) {
+    init(account: SwiftAccount, container: String, object: String, size: UInt64, meters: StoreMeters) {
         self.size = size
         let path = SwiftAccount.objectPath(container, object)
         let chunkSize = Self.chunkSize
-        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: Self.readAhead, describe: "\(container)/\(object)") { index, _ in
+        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: Self.readAhead, describe: "\(container)/\(object)", meters: meters) { index, _ in
             Task {
                 let start = index * chunkSize, end = min(size, start + chunkSize) - 1
                 let reply = try await account.request(.GET, path, range: start...end, maxBody: Int(chunkSize))

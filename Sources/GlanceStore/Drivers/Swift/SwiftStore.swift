@@ -205,7 +205,7 @@ public final class SwiftStore: Store {
 
     public func openForReading(_ name: String) async throws(StoreError) -> any ImageReader {
         let info = try await stat(name)
-        return SwiftImageReader(account: account, container: container(for: name), object: name, size: info.size)
+        return SwiftImageReader(account: account, container: container(for: name), object: name, size: info.size, meters: StoreMeters.of(id))
     }
 
     // MARK: Writing

@@ -161,7 +161,7 @@ public final class VMwareStore: Store {
         let placed = try await find(name)
         let url = session.fileURL(placed.datastore, relative(name))
         let session = self.session
-        return ChunkedImageReader(size: placed.info.size, chunkSize: Self.readChunk, depth: Self.readAhead, describe: "\(placed.datastore.name)/\(name)") {
+        return ChunkedImageReader(size: placed.info.size, chunkSize: Self.readChunk, depth: Self.readAhead, describe: "\(placed.datastore.name)/\(name)", meters: StoreMeters.of(id)) {
             start, length, _ throws(StoreError) in
             let reply = try await session.file(.GET, url, range: start...(start + UInt64(length) - 1), maxBody: length)
             switch reply.status {
