@@ -19,6 +19,7 @@ packages=(
   qemu-utils rsync attr strace   # what the mount tests drive: qemu-img/qemu-io, rsync -a, getfattr, strace
   mandoc man-db bsdextrautils    # the man pages: checked with mandoc -T lint, shown with man -l | col -b
   systemd                        # systemd-analyze verify of the unit template
+  dpkg-dev debootstrap           # the .deb: dpkg-shlibdeps for its Depends; a clean Debian 12 root to install it in
   curl openssl uuid-runtime bc   # reaching backends by their own APIs; test certificates; uuidgen; figures
   # the backends the tests start (scripts/test-*.sh)
   nginx tinyproxy                                       # http store: nginx, and a forward proxy

@@ -71,9 +71,20 @@ stop_backends
 swift-test --skip-build --filter ReliabilityTests 2>&1 | tee -a "$log"
 reliability=${PIPESTATUS[0]}
 [ "$status" = 0 ] && status=$reliability
+# The Debian package, last: built (release, static Swift runtime) and installed in a clean Debian 12
+# root made by debootstrap, where a file store is mounted with mount -t fuse.glance-storefs.
+if deb=$(bash scripts/build-deb.sh | sed -n 1p) && [ -f "$deb" ]; then
+  bash scripts/test-deb.sh "$deb" 2>&1 | tee -a "$log"
+  package=${PIPESTATUS[0]}
+else
+  echo "✘ package: scripts/build-deb.sh failed" | tee -a "$log"
+  package=1
+fi
+[ "$status" = 0 ] && status=$package
 set -e
 # XCTest prints "Executed 0 tests" (every test here is Swift Testing); close with one plain line.
 passed=$(grep '^✔ Test .* passed' "$log" | grep -vc '^✔ Test run' || true)
 failed=$(grep '^✘ Test .* failed' "$log" | grep -vc '^✘ Test run' || true)
 echo "swift-testing: $passed passed, $failed failed"
+echo "package: $(grep -c '^✔ package:' "$log" || true) checks passed, $(grep -c '^✘ package:' "$log" || true) failed"
 exit "$status"
