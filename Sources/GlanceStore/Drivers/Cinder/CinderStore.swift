@@ -133,8 +133,7 @@ public final class CinderStore: Store {
         volumeIDs.withLock { $0[name] = nil; $0[newName] = source.id }
         if let target {
             do throws(StoreError) {
-                guard await attachments.dropIdle(target.id) else { throw StoreError.inUseByStore(image: newName) }
-                try await api.deleteVolume(target.id, image: newName)
+                try await deleteUnused(target, image: newName)
             } catch {
                 // Put back as it was: the replaced image is attached (in use) or Cinder refused.
                 try? await api.rename(source.id, to: CinderVolume.namePrefix + name, image: name)
@@ -146,18 +145,25 @@ public final class CinderStore: Store {
     }
 
     public func delete(_ name: String) async throws(StoreError) {
-        var volume = try await volume(of: name)
-        // Our own read attachment waiting out its idle time does not count as a use.
-        guard await attachments.dropIdle(volume.id) else { throw .inUseByStore(image: name) }
-        if volume.status != "available" {
-            volume = try await api.volume(volume.id, image: name)
-            if volume.status == "detaching" {
-                volume = try await api.waitFor(volume.id, image: name, ["available", "in-use"], what: "detaching")
-            }
+        try await deleteUnused(try await volume(of: name), image: name)
+        volumeIDs.withLock { $0[name] = nil }
+    }
+
+    /// Deletes the volume of an image (deleted, or replaced by a rename) unless something uses it.
+    /// Our own read attachment waiting out its idle time does not count as a use; once it is let go
+    /// Cinder takes a moment to say "available" again (longer on NFS), and refuses a delete until then.
+    private func deleteUnused(_ found: CinderVolume, image name: String) async throws(StoreError) {
+        var volume = found
+        switch await attachments.dropIdle(volume.id) {
+        case .inUse: throw .inUseByStore(image: name)
+        case .detached: volume = try await api.volume(volume.id, image: name)
+        case .unattached: if volume.status != "available" { volume = try await api.volume(volume.id, image: name) }
+        }
+        if volume.status == "detaching" {
+            volume = try await api.waitFor(volume.id, image: name, ["available", "in-use"], what: "detaching")
         }
         if volume.status == "in-use" || volume.attachmentCount > 0 { throw .inUseByStore(image: name) }
         try await api.deleteVolume(volume.id, image: name)
-        volumeIDs.withLock { $0[name] = nil }
     }
 
     public func setModificationTime(_ name: String, to time: Timestamp) async throws(StoreError) {

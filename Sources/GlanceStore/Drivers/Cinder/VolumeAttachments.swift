@@ -95,17 +95,20 @@ final class VolumeAttachments: Sendable {
         for (volumeID, entry) in all { await detach(entry.attaching, volumeID) }
     }
 
+    enum Drop { case unattached, detached, inUse }
+
     /// The volume's read attachment deleted now if no reader uses it (it is only waiting out its idle
-    /// time); false when a reader of this mount holds it.
-    func dropIdle(_ volumeID: String) async -> Bool {
-        let outcome: (free: Bool, task: Task<Attached, any Error>?) = entries.withLock { all in
-            guard let entry = all[volumeID] else { return (true, nil) }
-            guard entry.users == 0 else { return (false, nil) }
+    /// time): `.detached` then (Cinder is still detaching it), `.inUse` when a reader of this mount
+    /// holds it, `.unattached` when this mount has none.
+    func dropIdle(_ volumeID: String) async -> Drop {
+        let outcome: (drop: Drop, task: Task<Attached, any Error>?) = entries.withLock { all in
+            guard let entry = all[volumeID] else { return (.unattached, nil) }
+            guard entry.users == 0 else { return (.inUse, nil) }
             all[volumeID] = nil
-            return (true, entry.attaching)
+            return (.detached, entry.attaching)
         }
         if let task = outcome.task { await detach(task, volumeID) }
-        return outcome.free
+        return outcome.drop
     }
 
     private func detach(_ task: Task<Attached, any Error>, _ volumeID: String) async {
