@@ -51,16 +51,19 @@ enum FuseOperations {
     // MARK: Session set-up
 
     /// Capabilities negotiated once: 1 MiB requests, parallel reads, O_TRUNC in open (so replacing an
-    /// image is one atomic publish), readdirplus for `ls -l`; no writeback cache (writes must reach the
-    /// store in order and be complete when close returns).
+    /// image is one atomic publish), readdirplus for every readdir — not "auto", which asks for
+    /// attributes only in the first batch of a directory unless lookups follow between batches: `find`
+    /// reads a whole directory before it stats, and then looked up 10,000 images one by one (0.8 s
+    /// against 0.05 s); our listing carries every image's attributes anyway. No writeback cache (writes
+    /// must reach the store in order and be complete when close returns).
     static func negotiate(_ userdata: UnsafeMutableRawPointer?, _ conn: UnsafeMutablePointer<fuse_conn_info>?) {
         guard let conn else { return }
         conn.pointee.max_write = UInt32(Conversions.preferredBlockSize)
         let wanted = UInt32(FUSE_CAP_ASYNC_READ) | UInt32(FUSE_CAP_ATOMIC_O_TRUNC) | UInt32(FUSE_CAP_READDIRPLUS)
-            | UInt32(FUSE_CAP_READDIRPLUS_AUTO) | UInt32(FUSE_CAP_PARALLEL_DIROPS) | UInt32(FUSE_CAP_AUTO_INVAL_DATA)
+            | UInt32(FUSE_CAP_PARALLEL_DIROPS) | UInt32(FUSE_CAP_AUTO_INVAL_DATA)
             | UInt32(FUSE_CAP_SPLICE_WRITE) | UInt32(FUSE_CAP_SPLICE_MOVE)
         conn.pointee.want |= wanted & conn.pointee.capable
-        conn.pointee.want &= ~UInt32(FUSE_CAP_WRITEBACK_CACHE)
+        conn.pointee.want &= ~(UInt32(FUSE_CAP_WRITEBACK_CACHE) | UInt32(FUSE_CAP_READDIRPLUS_AUTO))
         conn.pointee.time_gran = 1
         if let userdata {
             let context = Unmanaged<FuseContext>.fromOpaque(userdata).takeUnretainedValue()

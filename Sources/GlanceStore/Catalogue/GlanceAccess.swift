@@ -28,38 +28,22 @@ struct KeystoneLogin: Sendable {
             throw .badStoreConfiguration(store: "catalogue", reason: settings.unusableReason ?? "no Glance to ask")
         }
         let v3 = try await discoverV3(authURL)
-        func domain(_ ref: KeystoneCredentials.DomainRef) -> [String: String] {
-            switch ref { case .id(let id): ["id": id]; case .name(let name): ["name": name] }
+        func ref(_ domain: KeystoneCredentials.DomainRef) -> KeystonePassword.Ref {
+            switch domain { case .id(let id): .id(id); case .name(let name): .name(name) }
         }
-        var user: [String: Any] = ["password": credentials.password]
-        if let id = credentials.userID { user["id"] = id } else {
-            user["name"] = credentials.username ?? ""
-            user["domain"] = domain(credentials.userDomain)
-        }
-        var auth: [String: Any] = ["identity": ["methods": ["password"], "password": ["user": user]]]
-        if let id = credentials.projectID {
-            auth["scope"] = ["project": ["id": id]]
-        } else if let name = credentials.projectName {
-            auth["scope"] = ["project": ["name": name, "domain": domain(credentials.projectDomain)]]
-        }
-        var request = HTTPClientRequest(url: v3 + "/auth/tokens")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: ["auth": auth])) ?? Data()))
-        let (status, headers, data) = try await send(request, what: "authenticating at \(authURL)")
-        if status == 401 || status == 403 {
-            throw .forbidden("authentication of \(credentials) at \(authURL) refused (HTTP \(status)): check [keystone_authtoken] username, password and project_name")
-        }
-        guard (200..<300).contains(status), let subject = headers.first(name: "X-Subject-Token"),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let token = json["token"] as? [String: Any] else {
-            throw .remoteServiceUnavailable("authenticating at \(authURL): HTTP \(status)")
+        let user = credentials.userID.map { KeystonePassword.Scope(ref: .id($0)) }
+            ?? KeystonePassword.Scope(ref: .name(credentials.username ?? ""), domain: ref(credentials.userDomain))
+        let project = credentials.projectID.map { KeystonePassword.Scope(ref: .id($0)) }
+            ?? credentials.projectName.map { KeystonePassword.Scope(ref: .name($0), domain: ref(credentials.projectDomain)) }
+        let login = KeystonePassword(user: user, password: credentials.password, project: project)
+        let token = try await login.login(v3: v3, client: client, timeout: .milliseconds(Int64(settings.timeout * 1000))) {
+            .forbidden("authentication of \(credentials) at \(authURL) refused (HTTP \($0)): check [keystone_authtoken] username, password and project_name")
         }
         let endpoint: String
         if let url = settings.glanceURL { endpoint = Self.root(url) } else {
-            endpoint = try imageEndpoint(in: (token["catalog"] as? [[String: Any]]) ?? [], authURL: authURL)
+            endpoint = try imageEndpoint(in: token.catalog, authURL: authURL)
         }
-        return GlanceAccess(token: subject, endpoint: endpoint, expires: SwiftAuth.expiry(token["expires_at"] as? String))
+        return GlanceAccess(token: token.id, endpoint: endpoint, expires: token.expires)
     }
 
     /// The v3 API's URL: `auth_url` itself when it names it, else from the version document there.
@@ -84,12 +68,8 @@ struct KeystoneLogin: Sendable {
 
     private func imageEndpoint(in catalog: [[String: Any]], authURL: String) throws(StoreError) -> String {
         let interfaces = settings.interface.map { [$0] } ?? ["internal", "public"]
-        let endpoints = catalog.filter { $0["type"] as? String == "image" }.flatMap { ($0["endpoints"] as? [[String: Any]]) ?? [] }
-        for interface in interfaces {
-            for endpoint in endpoints where endpoint["interface"] as? String == interface {
-                let region = (endpoint["region_id"] as? String) ?? (endpoint["region"] as? String)
-                if let url = endpoint["url"] as? String, settings.region == nil || settings.region == region { return Self.root(url) }
-            }
+        if let url = KeystonePassword.endpoint(in: catalog, type: "image", interfaces: interfaces, region: settings.region) {
+            return Self.root(url)
         }
         throw .badStoreConfiguration(store: "catalogue", reason:
             "Keystone's catalogue at \(authURL) has no \(interfaces.joined(separator: " or ")) endpoint of type image"

@@ -40,56 +40,27 @@ final class CinderSession: Sendable {
 
     private func authenticate() async throws(StoreError) -> CinderToken {
         let c = settings.credentials
-        let body: [String: Any] = ["auth": [
-            "identity": ["methods": ["password"], "password": ["user": [
-                "name": c.userName, "password": c.password, "domain": ["name": c.userDomainName]]]],
-            "scope": ["project": ["name": c.projectName, "domain": ["name": c.projectDomainName]]],
-        ]]
-        var request = HTTPClientRequest(url: SwiftAuth.join(Self.v3(c.authAddress), "auth/tokens"))
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: body)) ?? Data()))
-        let status: Int, subject: String?, data: Data
-        do {
-            let response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeout * 1000)))
-            let bytes = try await response.body.collect(upTo: 16 << 20)
-            status = Int(response.status.code)
-            subject = response.headers.first(name: "X-Subject-Token")
-            data = Data(bytes.readableBytesView)
-        } catch {
-            throw HTTPClients.map(error, what: "authenticating at \(c.authAddress)")
+        let login = KeystonePassword(user: .init(ref: .name(c.userName), domain: .name(c.userDomainName)), password: c.password,
+                                     project: .init(ref: .name(c.projectName), domain: .name(c.projectDomainName)))
+        let token = try await login.login(v3: Self.v3(c.authAddress), client: client, timeout: .milliseconds(Int64(settings.timeout * 1000))) {
+            .forbidden("authentication of \(c.userName) at \(c.authAddress) refused (HTTP \($0)): check cinder_store_user_name, cinder_store_password and cinder_store_project_name")
         }
-        if status == 401 || status == 403 {
-            throw .forbidden("authentication of \(c.userName) at \(c.authAddress) refused (HTTP \(status)): check cinder_store_user_name, cinder_store_password and cinder_store_project_name")
-        }
-        guard (200..<300).contains(status), let subject,
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let token = json["token"] as? [String: Any],
-              let project = (token["project"] as? [String: Any])?["id"] as? String else {
-            throw .remoteServiceUnavailable("authenticating at \(c.authAddress): HTTP \(status)")
+        guard let project = token.projectID else {
+            throw .remoteServiceUnavailable("authenticating at \(c.authAddress): the token names no project")
         }
         let endpoint: String
         if let template = settings.endpointTemplate {
             endpoint = Self.fill(template, project: project)
+        } else if let url = KeystonePassword.endpoint(in: token.catalog, type: settings.serviceType, name: settings.serviceName,
+                                                      interfaces: [settings.interface], region: settings.region) {
+            endpoint = url
         } else {
-            endpoint = try self.endpoint(in: (token["catalog"] as? [[String: Any]]) ?? [])
+            // Cinder's endpoint in the catalog, as cinderclient picks it for Glance: none there.
+            throw .badStoreConfiguration(store: "cinder", reason:
+                "the catalog of \(c.authAddress) has no \(settings.interface) endpoint of type \(settings.serviceType)"
+                + (settings.serviceName.map { " named \($0)" } ?? "") + (settings.region.map { " in region \($0)" } ?? ""))
         }
-        return CinderToken(token: subject, projectID: project, endpoint: endpoint,
-                           expires: SwiftAuth.expiry(token["expires_at"] as? String))
-    }
-
-    /// Cinder's endpoint in the catalog, as cinderclient picks it for Glance.
-    private func endpoint(in catalog: [[String: Any]]) throws(StoreError) -> String {
-        for service in catalog where service["type"] as? String == settings.serviceType {
-            if let name = settings.serviceName, service["name"] as? String != name { continue }
-            for endpoint in (service["endpoints"] as? [[String: Any]]) ?? [] where endpoint["interface"] as? String == settings.interface {
-                let region = (endpoint["region_id"] as? String) ?? (endpoint["region"] as? String)
-                if let url = endpoint["url"] as? String, settings.region == nil || settings.region == region { return url }
-            }
-        }
-        throw .badStoreConfiguration(store: "cinder", reason:
-            "the catalog of \(settings.credentials.authAddress) has no \(settings.interface) endpoint of type \(settings.serviceType)"
-            + (settings.serviceName.map { " named \($0)" } ?? "") + (settings.region.map { " in region \($0)" } ?? ""))
+        return CinderToken(token: token.id, projectID: project, endpoint: endpoint, expires: token.expires)
     }
 
     static func fill(_ template: String, project: String) -> String {

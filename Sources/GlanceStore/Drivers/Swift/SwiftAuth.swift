@@ -89,22 +89,23 @@ final class SwiftAuth: Sendable {
 
     private func authenticateV3(_ c: SwiftCredentials) async throws(StoreError) -> SwiftSession {
         let (project, user) = Self.split(c.user)
-        func domain(id: String?, name: String?) -> [String: String] { id.map { ["id": $0] } ?? ["name": name ?? "default"] }
-        let body: [String: Any] = ["auth": [
-            "identity": ["methods": ["password"], "password": ["user": [
-                "name": user, "password": c.key, "domain": domain(id: c.userDomainID, name: c.userDomainName)]]],
-            "scope": ["project": ["name": project, "domain": domain(id: c.projectDomainID, name: c.projectDomainName)]],
-        ]]
-        let (status, headers, data) = try await post(Self.join(c.authAddress, "auth/tokens"), body)
-        guard (200..<300).contains(status), let id = headers.first(name: "X-Subject-Token"),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let token = json["token"] as? [String: Any] else { throw Self.failure(status, c) }
-        let interface = settings.endpointType.replacingOccurrences(of: "URL", with: "")  // publicURL -> public
-        let url = try self.endpoint(in: (token["catalog"] as? [[String: Any]]) ?? []) { endpoint in
-            endpoint["interface"] as? String == interface
-                ? (endpoint["url"] as? String, (endpoint["region_id"] as? String) ?? (endpoint["region"] as? String)) : (nil, nil)
+        func domain(id: String?, name: String?) -> KeystonePassword.Ref { id.map { .id($0) } ?? .name(name ?? "default") }
+        let login = KeystonePassword(
+            user: .init(ref: .name(user), domain: domain(id: c.userDomainID, name: c.userDomainName)), password: c.key,
+            project: .init(ref: .name(project), domain: domain(id: c.projectDomainID, name: c.projectDomainName)))
+        let token = try await login.login(v3: c.authAddress, client: client, timeout: .milliseconds(Int64(settings.timeout * 2000))) {
+            Self.failure($0, c)
         }
-        return SwiftSession(token: id, storageURL: url, expires: Self.expiry(token["expires_at"] as? String))
+        let interface = settings.endpointType.replacingOccurrences(of: "URL", with: "")  // publicURL -> public
+        guard let url = settings.endpoint ?? KeystonePassword.endpoint(
+            in: token.catalog, type: settings.serviceType, interfaces: [interface], region: settings.region) else { throw noEndpoint }
+        return SwiftSession(token: token.id, storageURL: url, expires: token.expires)
+    }
+
+    private var noEndpoint: StoreError {
+        .badStoreConfiguration(store: "swift", reason:
+            "the catalog of \(settings.credentials.authAddress) has no \(settings.endpointType) endpoint of type \(settings.serviceType)"
+            + (settings.region.map { " in region \($0)" } ?? ""))
     }
 
     /// The object-store endpoint of a Keystone catalog, as swiftclient picks it.
@@ -117,9 +118,7 @@ final class SwiftAuth: Sendable {
                 if let url, settings.region == nil || settings.region == region { return url }
             }
         }
-        throw .badStoreConfiguration(store: "swift", reason:
-            "the catalog of \(settings.credentials.authAddress) has no \(settings.endpointType) endpoint of type \(settings.serviceType)"
-            + (settings.region.map { " in region \($0)" } ?? ""))
+        throw noEndpoint
     }
 
     private func post(_ url: String, _ body: [String: Any]) async throws(StoreError) -> (Int, HTTPHeaders, Data) {
@@ -157,12 +156,5 @@ final class SwiftAuth: Sendable {
         (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/" + path
     }
 
-    /// Keystone's ISO 8601 expiry, as a point on the monotonic clock.
-    static func expiry(_ text: String?) -> ContinuousClock.Instant? {
-        guard let text else { return nil }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        guard let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text) else { return nil }
-        return ContinuousClock.now + .milliseconds(Int64(date.timeIntervalSinceNow * 1000))
-    }
+    static func expiry(_ text: String?) -> ContinuousClock.Instant? { KeystonePassword.expiry(text) }
 }
