@@ -14,9 +14,8 @@ final class ChunkedImageReader: BufferedImageReader {
          onClose: (@Sendable () -> Void)? = nil) {
         self.size = size
         self.onClose = onClose
-        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: depth, describe: describe, meters: meters) { index, sequential in
-            let start = index * chunkSize, length = Int(min(size, start + chunkSize) - start)
-            return Task { try await fetch(start, length, sequential) }
+        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: depth, describe: describe, meters: meters) { start, length, sequential in
+            Task { try await fetch(start, length, sequential) }
         }
     }
 

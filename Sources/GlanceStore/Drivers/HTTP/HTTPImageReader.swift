@@ -25,7 +25,7 @@ final class HTTPImageReader: BufferedImageReader {
         let source = ChunkSource(url: url, size: size, connection: connection, body: body)
         self.body = body
         chunks = ReadAhead(size: size, chunkSize: Self.chunkSize, depth: Self.readAhead, describe: URLText.redacted(url), meters: meters) {
-            index, _ in source.fetch(index)
+            start, length, _ in source.fetch(start, length)
         }
     }
 
@@ -39,8 +39,8 @@ final class HTTPImageReader: BufferedImageReader {
     }
 }
 
-/// Fetches one chunk: a Range GET, or a cut of the streaming body once the server showed it
-/// ignores Range. Lock order: ReadAhead's lock, then this one (fetches start under ReadAhead's).
+/// Fetches one chunk or a random read's bytes: a Range GET, or a cut of the streaming body once the
+/// server showed it ignores Range. Lock order: ReadAhead's lock, then this one (fetches start under ReadAhead's).
 private final class ChunkSource: Sendable {
     let url: String
     let size: UInt64
@@ -61,9 +61,8 @@ private final class ChunkSource: Sendable {
         self.body = body
     }
 
-    func fetch(_ index: UInt64) -> Task<ImageBytes, any Error> {
-        let start = index * HTTPImageReader.chunkSize
-        let end = min(size, start + HTTPImageReader.chunkSize) - 1
+    func fetch(_ start: UInt64, _ length: Int) -> Task<ImageBytes, any Error> {
+        let end = start + UInt64(length) - 1
         if let streamed = stream.withLock({ s in s.rangesIgnored ? streamed(start...end, &s) : nil }) { return streamed }
         let url = self.url, connection = self.connection
         return Task {

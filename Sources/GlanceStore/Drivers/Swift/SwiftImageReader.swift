@@ -11,11 +11,10 @@ final class SwiftImageReader: BufferedImageReader {
     init(account: SwiftAccount, container: String, object: String, size: UInt64, meters: StoreMeters) {
         self.size = size
         let path = SwiftAccount.objectPath(container, object)
-        let chunkSize = Self.chunkSize
-        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: Self.readAhead, describe: "\(container)/\(object)", meters: meters) { index, _ in
+        chunks = ReadAhead(size: size, chunkSize: Self.chunkSize, depth: Self.readAhead, describe: "\(container)/\(object)", meters: meters) { start, length, _ in
             Task {
-                let start = index * chunkSize, end = min(size, start + chunkSize) - 1
-                let reply = try await account.request(.GET, path, range: start...end, maxBody: Int(chunkSize))
+                let end = start + UInt64(length) - 1
+                let reply = try await account.request(.GET, path, range: start...end, maxBody: length)
                 switch reply.status {
                 case 206, 200 where start == 0: return reply.data
                 case 404: throw StoreError.notFound(image: object)
