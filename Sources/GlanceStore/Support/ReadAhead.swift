@@ -4,12 +4,13 @@ import Synchronization
 /// readers inside a fixed memory budget: what the network drivers (http, swift, rbd, cinder, vmware,
 /// sheepdog) share.
 ///
-/// Two reads in a row each right next to where the one before ended (within `contiguity`) make a
-/// sequential run; the run goes on while reads stay within the read-ahead window of its furthest
+/// Two reads in a row each right next to the one before (within `contiguity` of it, either side:
+/// the kernel sends a batch of read-ahead requests in any order) make a sequential run; the run goes on while reads stay within the read-ahead window of its furthest
 /// point (the head), either side: the kernel's read-ahead sends batches of requests that arrive in
 /// any order and lag or lead the head by megabytes. A run fetches whole chunks, ahead of the head by
 /// one chunk, then two, four, ... up to `depth` as it goes on. Any other read is random: exactly
-/// its bytes are fetched, nothing is kept. (200 random 64 KiB reads of an http image cost 126x the
+/// its bytes are fetched (one request per chunk it touches: a driver is never asked across a chunk's
+/// boundary), nothing is kept. (200 random 64 KiB reads of an http image cost 126x the
 /// bytes asked when every read fetched its 4 MiB chunk and a read near the last one the whole window;
 /// 3.2x when one near read started a run; two in a row happen to random readers too rarely to count.) Each chunk is fetched once
 /// per run and let go once every byte of it was returned: the page cache has it then.
@@ -41,6 +42,8 @@ final class ReadAhead: Sendable {
         /// Reads in a row that continued the one before (2 or more: a sequential run); reads so far.
         var streak = 0
         var reads = 0
+        /// The bytes of the last read.
+        var last: Range<UInt64> = 0..<0
     }
 
     private struct Chunk {
@@ -77,11 +80,12 @@ final class ReadAhead: Sendable {
         let chunk = chunkSize, window = depth * chunkSize
         let end = min(size, offset + UInt64(count))
         let first = offset / chunk, last = (end - 1) / chunk, final = (size - 1) / chunk
-        enum Plan { case chunks([(UInt64, Task<ImageBytes, any Error>)]), random(Task<ImageBytes, any Error>) }
+        enum Plan { case chunks([(UInt64, Task<ImageBytes, any Error>)]), random([Task<ImageBytes, any Error>]) }
         let plan: Plan = state.withLock { s in
             let inRun = s.streak >= 2 && offset + window >= s.head && offset <= s.head + window
-            let next = s.reads > 0 && offset + Self.contiguity >= s.head && offset <= s.head + Self.contiguity
+            let next = s.reads > 0 && offset <= s.last.upperBound + Self.contiguity && end + Self.contiguity >= s.last.lowerBound
             s.reads += 1
+            s.last = offset..<end
             if inRun || next {
                 s.streak += 1
                 s.head = max(s.head, end)
@@ -92,7 +96,10 @@ final class ReadAhead: Sendable {
             let sequential = s.streak >= 2
             if !sequential && !(first...last).allSatisfy({ s.chunks[$0] != nil }) {
                 s.fetchedThrough = last
-                return .random(fetch(offset, Int(end - offset), false))
+                return .random((first...last).map { index in
+                    let from = max(offset, index * chunk), to = min(end, (index + 1) * chunk)
+                    return fetch(from, Int(to - from), false)
+                })
             }
             // One chunk ahead once the run is confirmed, doubling up to the budget.
             let reach = s.streak < 3 ? 0 : min(depth, UInt64(1) << UInt64(min(s.streak - 3, 16)))
@@ -112,8 +119,12 @@ final class ReadAhead: Sendable {
         }
         let tasks: [(UInt64, Task<ImageBytes, any Error>)]
         switch plan {
-        case .random(let task):
-            do { return try await task.value } catch { throw (error as? StoreError) ?? .backend("\(describe): \(error)") }
+        case .random(let pieces):
+            var result = ImageBytes()
+            for piece in pieces {
+                do { result.append(try await piece.value) } catch { throw (error as? StoreError) ?? .backend("\(describe): \(error)") }
+            }
+            return result
         case .chunks(let chunks):
             tasks = chunks
         }

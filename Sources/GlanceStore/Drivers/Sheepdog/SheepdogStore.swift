@@ -112,11 +112,13 @@ public final class SheepdogStore: Store {
         let cluster = self.cluster
         let depth = max(1, settings.chunkSize / objectSize)
         return ChunkedImageReader(size: size, chunkSize: objectSize, depth: depth, describe: "sheepdog VDI \(name)", meters: StoreMeters.of(id)) { start, length, _ throws(StoreError) in
+            // Within one object: ReadAhead asks for a whole object or a random read's part of one.
             let index = start / objectSize
             let owner = index < owners.count ? owners[Int(index)] : 0
             // An object never written is a hole: zeros, without a request.
             guard owner != 0 else { return ImageBytes([ByteBuffer(repeating: 0, count: length)]) }
-            return ImageBytes([try await cluster.readObject(SheepWire.dataObject(owner, index), offset: 0, length: length)])
+            return ImageBytes([try await cluster.readObject(SheepWire.dataObject(owner, index),
+                                                            offset: UInt32(start % objectSize), length: length)])
         }
     }
 
