@@ -54,6 +54,8 @@ check() {  # check "what" command...: one line per assertion, the run fails on a
     if "$@"; then echo "✔ package: $what"; else echo "✘ package: $what"; failures=$((failures + 1)); fi
 }
 
+# apt runs inside the root only, on that root's own dpkg database and lock: the host's packages
+# (debootstrap, dpkg-dev) come from scripts/install-deps.sh, and this runs after every other test.
 export DEBIAN_FRONTEND=noninteractive
 in_root apt-get -q -o DPkg::Lock::Timeout=600 -o APT::Sandbox::User=root update >/dev/null
 in_root env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600 -o APT::Sandbox::User=root install --no-install-recommends \
