@@ -17,8 +17,11 @@ public final class StoreMeters: Sendable {
     public let aborted: Counter
     /// Bytes the drivers' read-ahead holds (fetched or being fetched) for open readers.
     let readAheadBytes: Meter
-    private let requests = Mutex<[String: Counter]>([:])
-    private let latency = Mutex<[String: Timer]>([:])
+    /// Made on first use of an operation and outcome, then found again: `record` runs for every
+    /// request of the file system to the store (every FUSE read of a network store), so it makes
+    /// no string and takes one lock.
+    private struct Outcome: Hashable { let operation: String; let errno: Int32 }
+    private let series = Mutex<[Outcome: (requests: Counter, latency: Timer)]>([:])
 
     public static let names = (
         bytesRead: "glance_storefs_read_bytes_total",
@@ -55,23 +58,17 @@ public final class StoreMeters: Sendable {
     /// publish, delete, rename, ...): counted by outcome ("ok" or the errno's name) and timed.
     public func record(_ operation: String, errno: Int32?, since start: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - start
-        let outcome = errno.map(Self.errnoName) ?? "ok"
-        let key = operation + " " + outcome
-        let counter = requests.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = Counter(label: Self.names.requests,
-                                  dimensions: [("store", storeID), ("operation", operation), ("outcome", outcome)])
-            counters[key] = counter
-            return counter
+        let key = Outcome(operation: operation, errno: errno ?? 0)
+        let (requests, latency) = series.withLock { series in
+            if let found = series[key] { return found }
+            let outcome = errno.map(Self.errnoName) ?? "ok"
+            let made = (Counter(label: Self.names.requests, dimensions: [("store", storeID), ("operation", operation), ("outcome", outcome)]),
+                        Timer(label: Self.names.latency, dimensions: [("store", storeID), ("operation", operation)]))
+            series[key] = made
+            return made
         }
-        counter.increment()
-        let timer = latency.withLock { timers in
-            if let timer = timers[operation] { return timer }
-            let timer = Timer(label: Self.names.latency, dimensions: [("store", storeID), ("operation", operation)])
-            timers[operation] = timer
-            return timer
-        }
-        timer.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        requests.increment()
+        latency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
     }
 
     /// ENOENT, EIO...: what an operator greps for (glibc's strerrorname_np).
