@@ -23,6 +23,10 @@ public final class FileStore: Store {
     static let checksumAttribute = "user.glance.checksum"
     static let hashAlgoAttribute = "user.glance.os_hash_algo"
     static let hashValueAttribute = "user.glance.os_hash_value"
+    /// The file's size and mtime when it was hashed: the three above describe the bytes only while
+    /// this still matches (a file rewritten in the datadir keeps its xattrs). Files hashed while
+    /// being written, by earlier versions, have none and are trusted as they are.
+    static let hashedAttribute = "user.glance.storefs_hashed"
 
     /// Opens (and creates, as Glance does) the datadirs. A datadir that cannot be created or written
     /// leaves the store read-only, as Glance disables `add` then; a missing one that cannot be read
@@ -68,7 +72,7 @@ public final class FileStore: Store {
         }
         self.directories = opened.sorted { $0.priority > $1.priority }
         var caps: Capabilities = [.readRandom, .driverReusable, .capacity]
-        if writable { caps.formUnion([.writeAccess, .rename, .setModificationTime]) }
+        if writable { caps.formUnion([.writeAccess, .rename, .setModificationTime, .keepDigests]) }
         self.capabilities = caps
         if writable, definition.housekeeping { reportLeftovers() }
     }
@@ -258,15 +262,45 @@ public final class FileStore: Store {
         guard fd >= 0 else { throw posixError("open \(dir.join(name))") }
         defer { close(fd) }
         var attributes: [String: String] = [:]
-        for key in [Self.checksumAttribute, Self.hashAlgoAttribute, Self.hashValueAttribute] {
-            var buffer = [UInt8](repeating: 0, count: 256)
-            let n = fgetxattr(fd, key, &buffer, buffer.count)
-            if n > 0 { attributes[String(key.dropFirst("user.glance.".count))] = String(decoding: buffer.prefix(n), as: UTF8.self) }
+        if Self.xattr(fd, Self.hashedAttribute).map({ $0 == Self.contentStamp(fd) }) ?? true {
+            for key in [Self.checksumAttribute, Self.hashAlgoAttribute, Self.hashValueAttribute] {
+                if let value = Self.xattr(fd, key) { attributes[String(key.dropFirst("user.glance.".count))] = value }
+            }
         }
         for (key, value) in locationMetadata(path: dir.join(name)) where key != "store" {
             attributes["location_metadata.\(key)"] = value
         }
         return attributes
+    }
+
+    private static func xattr(_ fd: Int32, _ key: String) -> String? {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = fgetxattr(fd, key, &buffer, buffer.count)
+        return n > 0 ? String(decoding: buffer.prefix(n), as: UTF8.self) : nil
+    }
+
+    /// What the file's bytes were when hashed: its size and mtime (setting xattrs moves ctime).
+    private static func contentStamp(_ fd: Int32) -> String? {
+        var st = Glibc.stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return "\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+    }
+
+    /// Keeps hashes computed on request with the file, as xattrs (what earlier versions wrote while
+    /// writing), so the next mount knows them. A file system without user xattrs keeps nothing.
+    public func keepDigests(_ digests: ImageDigests, of name: String) async throws(StoreError) {
+        guard isWritable else { throw .storeAddDisabled(store: id) }
+        try await BlockingIO.run { () throws(StoreError) in
+            let (dir, _) = try self.find(name)
+            let fd = openat(dir.fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { throw posixError("open \(dir.join(name))") }
+            defer { close(fd) }
+            guard let stamp = Self.contentStamp(fd) else { throw posixError("fstat \(dir.join(name))") }
+            for (key, value) in [(Self.checksumAttribute, digests.checksum), (Self.hashAlgoAttribute, ImageDigests.algorithm),
+                                 (Self.hashValueAttribute, digests.multihash), (Self.hashedAttribute, stamp)] {
+                if fsetxattr(fd, key, value, value.utf8.count, 0) != 0 { throw posixError("setting \(key) on \(dir.join(name))") }
+            }
+        }
     }
 
     /// Partial files (named only where O_TMPFILE is missing) of all the store's directories.
