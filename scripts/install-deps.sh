@@ -17,6 +17,7 @@ packages=(
   python3-glance-store           # Glance's own drivers, for the interoperability tests
   coreutils util-linux procps    # md5sum/sha512sum as reference digests; mount, unshare; ps
   qemu-utils rsync attr strace   # what the mount tests drive: qemu-img/qemu-io, rsync -a, getfattr, strace
+  qemu-block-extra               # bench-workloads.sh: qemu-img through its own rbd and http drivers
   mandoc man-db bsdextrautils    # the man pages: checked with mandoc -T lint, shown with man -l | col -b
   systemd                        # systemd-analyze verify of the unit template
   dpkg-dev debootstrap           # the .deb: dpkg-shlibdeps for its Depends; a clean Debian 12 root to install it in
