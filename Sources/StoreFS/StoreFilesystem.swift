@@ -293,7 +293,12 @@ public final class StoreFilesystem: Sendable {
         switch try node(ino) {
         case .root, .store:
             if change.size != nil { throw FSError(EISDIR) }
-            if change.modificationTime != nil || change.ownershipOrMode { throw .notPermitted }
+            if change.ownershipOrMode { throw .notPermitted }
+            // A store's time is not kept, but `rsync -a /backup/ mnt/ceph/` sets it last, and failing
+            // it made rsync exit 23 after copying every image; on a writable store it is ignored.
+            if change.modificationTime != nil {
+                guard case .store(let index) = try node(ino), isWritable(index) else { throw .notPermitted }
+            }
             return try await getattr(ino)
         case .image(let index, let name):
             guard isWritable(index) else { throw .readOnly }
