@@ -5,7 +5,7 @@
 # store, and listings of 10,000 and 100,000 images. It starts nginx (http), a single-node Ceph (rbd) and
 # Swift with the project's own scripts, mounts file, http, rbd and swift stores, and prints one table:
 # time (or rate) through the mount, time of the alternative, their ratio and the target. Median of 3
-# (BENCH_RUNS). Run as root:
+# (BENCH_RUNS). BENCH_ONLY="5 8" runs only those workloads. Run as root:
 #     bash scripts/bench-workloads.sh [WORKDIR]      (default /var/tmp/glance-storefs-bench-workloads)
 # BENCH_SCALE (100000) is the large listing's size for the file store, BENCH_SWIFT_SCALE (the same)
 # for the swift store (seeded by the bulk middleware, 10,000 objects a request); the rbd store is
@@ -27,6 +27,8 @@ bin=$PWD/.build/release/glance-storefs
 rm -rf "$work"
 mkdir -p "$work"/{nginx,ceph,swift,mnt,scale,data,many,staging,tasks,tmp,direct}
 rm -f "$work/table"
+only=${BENCH_ONLY:-1 2 3 4 5 6 7 8}
+want() { local n; for n in "$@"; do [[ " $only " == *" $n "* ]] && return 0; done; return 1; }
 cleanup() {
   for m in "$work/mnt" "$work/scale"; do findmnt -n "$m" >/dev/null 2>&1 && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }; done
   bash scripts/test-nginx.sh stop "$work/nginx" || true
@@ -87,7 +89,7 @@ filesystem_store_datadir = $work/staging
 filesystem_store_datadir = $work/tasks
 CONF
 mnt=$work/mnt
-daemon_pid() { pgrep -f -- "$1 -f --ready-fd" | head -1; }
+daemon_pid() { pgrep -f -- " $1 .*--ready-fd" | head -1; }
 remount() {
   findmnt -n "$mnt" >/dev/null && fusermount3 -u "$mnt"
   sync; echo 3 > /proc/sys/vm/drop_caches
@@ -99,12 +101,15 @@ median() { # the median of $runs runs of a command, each after `cold`
   local i t=(); for i in $(seq "$runs"); do cold; t+=("$(elapsed "$@")"); done
   printf '%s\n' "${t[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p"
 }
+median_of() { local i t=(); for i in $(seq "$runs"); do t+=("$("$@")"); done; printf '%s\n' "${t[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p"; }  # of a command that prints its time
+bytes=$((1 << 30))   # what the MB/s rows are computed for
 # row WORKLOAD STORE OURS ALTERNATIVE_NAME ALTERNATIVE RATIO TARGET_TEXT TARGET_EXPR
 row() { local v=-; [ "$7" = - ] || v=$(verdict "$8")
   printf '%-30s %-6s %10s  %-30s %10s %7s  %-8s %s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$v" | tee -a "$work/table" >&2; }
 faster() { ratio "$2" "$1"; }   # alternative time / our time: >1 is faster than the alternative
 
 # --- images -----------------------------------------------------------------------------------
+if want 1 2 3 4 6 7; then
 echo "making images..." >&2
 qcow=bench-qcow2
 $py - "$work/tmp/disk.raw" <<'PY'
@@ -129,10 +134,13 @@ done
 cmp "$work/data/$qcow" "$mnt/sw/$qcow" && cmp "$work/data/$qcow" "$mnt/ceph/$qcow"
 path() { echo "$mnt/$1/$2"; }
 native_url() { case $1 in web) echo "http://127.0.0.1:$http_port/html/$2" ;; sw) echo "$url/glance/$2" ;; esac; }
+
+fi
+
 echo >&2
 printf '%-30s %-6s %10s  %-30s %10s %7s  %-8s %s\n' workload store ours alternative time ratio target verdict | tee "$work/table" >&2
-
 # --- 1. qemu-img convert -O raw ------------------------------------------------------------
+if want 1; then
 out=$work/tmp/out.raw
 convert() { qemu-img convert -O raw "$1" "$out"; rm -f "$out"; }
 via_download() { curl -sf "$1" -o "$work/tmp/dl" && convert "$work/tmp/dl"; rm -f "$work/tmp/dl"; }
@@ -146,9 +154,11 @@ for s in local web ceph sw; do
   r=$(faster "$t_ours" "$t_alt"); row "qemu-img convert (s)" "$s" "$t_ours" "$alt" "$t_alt" "$r" ">= 0.9" "$r >= 0.9"
 done
 
+fi
+
 # --- 2. qemu-img info, cold ------------------------------------------------------------------
+if want 2; then
 info_ours() { remount; elapsed qemu-img info "$(path "$1" "$qcow")"; }
-median_of() { local i t=(); for i in $(seq "$runs"); do t+=("$("$@")"); done; printf '%s\n' "${t[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p"; }
 info_native() { cold; elapsed timeout 60 qemu-img info "$1"; }
 for s in local web ceph sw; do
   t_ours=$(median_of info_ours "$s")
@@ -161,7 +171,10 @@ for s in local web ceph sw; do
   r=$(ratio "$t_ours" "$t_alt"); row "qemu-img info cold (s)" "$s" "$t_ours" "$alt" "$t_alt" "$r" "<= 1.5" "$r <= 1.5"
 done
 
+fi
+
 # --- 3. random 64 KiB reads ----------------------------------------------------------------
+if want 3; then
 reader=$work/tmp/random_reads.py
 cat > "$reader" <<'PY'
 # 200 random 64 KiB reads (seeded) of a file (POSIX_FADV_RANDOM) or, over one keep-alive connection,
@@ -220,7 +233,10 @@ for s in local web ceph sw; do
   [ "$amp" != - ] && row "  read amplification (x)" "$s" "$amp" "bytes served / bytes asked" "" "" "<= 2" "$amp <= 2"
 done
 
+fi
+
 # --- 4. sha512sum of 1 GiB ---------------------------------------------------------------------
+if want 4; then
 for s in local web ceph sw; do
   t_ours=$(median sh -c "sha512sum < '$(path "$s" bench-1g)'")
   case $s in
@@ -231,7 +247,10 @@ for s in local web ceph sw; do
   r=$(faster "$t_ours" "$t_alt"); row "sha512sum 1 GiB (s)" "$s" "$t_ours" "$alt" "$t_alt" "$r" ">= 0.9" "$r >= 0.9"
 done
 
+fi
+
 # --- 5. rsync -a of 200 images of 5 MiB between writable stores -------------------------------
+if want 5; then
 mkdir -p "$work/set"
 for i in $(seq -w 1 200); do head -c 5M /dev/urandom > "$work/set/set-$i"; done
 rsync -a "$work/set/" "$mnt/ceph/"; rsync -a "$work/set/" "$mnt/sw/"; cp -a "$work/set/." "$work/data/"
@@ -277,7 +296,10 @@ for pair in local:ceph local:sw ceph:local ceph:sw sw:local sw:ceph; do
   clear_set "direct-$to"
 done
 
+fi
+
 # --- 6. four parallel sequential readers ---------------------------------------------------------
+if want 6; then
 par_ours() { local i; for i in 1 2 3 4; do cat "$mnt/$1/bench-par$i" > /dev/null & done; wait; }
 par_native() {
   local i; for i in 1 2 3 4; do
@@ -288,7 +310,6 @@ par_native() {
     esac
   done; wait
 }
-bytes=$((1 << 30))
 for s in local web ceph sw; do
   t_ours=$(median par_ours "$s"); t_alt=$(median par_native "$s")
   case $s in local) alt="4 cat of datadir files" ;; ceph) alt="4 rbd export" ;; *) alt="4 curl" ;; esac
@@ -297,7 +318,10 @@ done
 rss=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$(daemon_pid "$mnt")/status")
 row "daemon peak RSS (MiB)" "all" "$rss" "after workloads 1-6" "" "" "<= 256" "$rss <= 256"
 
+fi
+
 # --- 7. writes into the file store -------------------------------------------------------------
+if want 7; then
 src=/dev/shm/glance-storefs-bench-workloads-1g
 cp "$work/data/bench-1g" "$src"
 w_ours() { cp "$src" "$mnt/local/written"; rm "$work/data/written"; }
@@ -313,7 +337,10 @@ t_alt=$(printf '%s\n' "${a[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p")
 r=$(faster "$t_ours" "$t_alt"); row "cp 1 GiB into file store (MB/s)" local "$(mbs "$t_ours")" "cp + sync into the datadir" "$(mbs "$t_alt")" "$r" ">= 0.8" "$r >= 0.8"
 fusermount3 -u "$mnt"
 
+fi
+
 # --- 8. scale: listings of 10,000 and 100,000 images ---------------------------------------------
+if want 8; then
 seed_files() { $py - "$work/many" "$1" "$2" <<'PY'
 import os, sys
 d, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -388,6 +415,7 @@ if [ "$swift_scale" -gt 10000 ]; then seed_swift 10000 "$swift_scale"; scale_row
 if [ "$rbd_scale" -gt 10000 ]; then seed_rbd 10000 "$rbd_scale"; scale_row manyrbd "$rbd_scale"; fi
 fusermount3 -u "$work/scale"
 
+fi
 echo
 echo "glance-storefs workloads — $(date -u +%Y-%m-%d), $(nproc) cores, qemu-img $(qemu-img --version | awk 'NR==1 {print $3}'), ceph $(ceph --version | awk '{print $3}'), swift $(dpkg-query -W -f='${Version}' swift-proxy), nginx; median of $runs"
 echo "ratio: for times and rates, how much faster the mount is (alternative time / ours); for latency and listings, ours / alternative"
