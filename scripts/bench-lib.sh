@@ -37,9 +37,11 @@ default_backend = $3
 filesystem_store_datadir = $work/data
 [$1]
 $4
-[os_glance_staging_store]
-filesystem_store_datadir = $work/staging
-[os_glance_tasks_store]
-filesystem_store_datadir = $work/tasks
+$(reserved_sections)
 CONF
+}
+
+# The reserved stores' sections, on $work/staging and $work/tasks.
+reserved_sections() {
+  printf '[os_glance_staging_store]\nfilesystem_store_datadir = %s/staging\n[os_glance_tasks_store]\nfilesystem_store_datadir = %s/tasks\n' "$work" "$work"
 }

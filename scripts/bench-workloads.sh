@@ -67,10 +67,7 @@ storefs_index_url = http://127.0.0.1:$http_port/html/
 rbd_store_pool = images
 rbd_store_ceph_conf = $conf
 $(swift_section sw glance)
-[os_glance_staging_store]
-filesystem_store_datadir = $work/staging
-[os_glance_tasks_store]
-filesystem_store_datadir = $work/tasks
+$(reserved_sections)
 CONF
 cat > "$work/scale.conf" <<CONF
 [DEFAULT]
@@ -83,10 +80,7 @@ filesystem_store_datadir = $work/many
 rbd_store_pool = many
 rbd_store_ceph_conf = $conf
 $(swift_section manysw many)
-[os_glance_staging_store]
-filesystem_store_datadir = $work/staging
-[os_glance_tasks_store]
-filesystem_store_datadir = $work/tasks
+$(reserved_sections)
 CONF
 mnt=$work/mnt
 daemon_pid() { pgrep -f -- " $1 .*--ready-fd" | head -1; }

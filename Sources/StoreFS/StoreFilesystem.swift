@@ -291,14 +291,15 @@ public final class StoreFilesystem: Sendable {
 
     public func setattr(_ ino: UInt64, change: AttributeChange) async throws(FSError) -> FileAttributes {
         switch try node(ino) {
-        case .root, .store:
+        case .root:
             if change.size != nil { throw FSError(EISDIR) }
-            if change.ownershipOrMode { throw .notPermitted }
+            if change.modificationTime != nil || change.ownershipOrMode { throw .notPermitted }
+            return try await getattr(ino)
+        case .store(let index):
+            if change.size != nil { throw FSError(EISDIR) }
             // A store's time is not kept, but `rsync -a /backup/ mnt/ceph/` sets it last, and failing
             // it made rsync exit 23 after copying every image; on a writable store it is ignored.
-            if change.modificationTime != nil {
-                guard case .store(let index) = try node(ino), isWritable(index) else { throw .notPermitted }
-            }
+            if change.ownershipOrMode || (change.modificationTime != nil && !isWritable(index)) { throw .notPermitted }
             return try await getattr(ino)
         case .image(let index, let name):
             guard isWritable(index) else { throw .readOnly }
