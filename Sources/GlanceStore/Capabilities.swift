@@ -28,6 +28,11 @@ public struct Capabilities: OptionSet, Sendable, Hashable {
     /// Keep checksums computed on demand with the image (`keepDigests`).
     public static let keepDigests = Capabilities(rawValue: 1 << 11)
 
+    /// Publishing and renaming cost round trips to a remote backend (a snapshot, a server-side
+    /// copy): rsync's temporary file is held on local disk until rsync renames it, then published
+    /// once under its final name, instead of published and then renamed.
+    public static let publishOnRename = Capabilities(rawValue: 1 << 12)
+
     /// glance_store's `is_capable`: every bit of `other` is present.
     public func isCapable(of other: Capabilities) -> Bool { isSuperset(of: other) }
 

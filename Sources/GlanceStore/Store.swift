@@ -96,6 +96,14 @@ public protocol ImageWriter: Sendable {
     func publish() async throws(StoreError) -> ImageAddResult
     /// Discards everything written; nothing is left behind.
     func abort() async
+    /// The modification time the image is published with (a utimens that came before the image
+    /// existed: rsync sets its temporary file's time before renaming it). False when this writer
+    /// cannot take it any more, or at all: the time is then set after publishing.
+    func publishWith(modificationTime: Timestamp) async -> Bool
+}
+
+extension ImageWriter {
+    public func publishWith(modificationTime: Timestamp) async -> Bool { false }
 }
 
 /// Defaults for the optional features, so a driver implements only what it has.

@@ -31,8 +31,21 @@ public final class StoreFilesystem: Sendable {
     /// What each store's requests, bytes and images count into (by store index).
     let meters: [StoreMeters]
 
-    public init(stores: [MountedStore], staging: StagingArea?, options: MountOptions, logger: Logger,
-                catalogue: ImageCatalogue? = nil) {
+    /// How long a closed temporary file of rsync waits for its rename before it is published as
+    /// is, and how much of one is held on local disk before it streams (see `WriteSession`).
+    let renameWait: Duration
+    let holdLimit: UInt64
+
+    public convenience init(stores: [MountedStore], staging: StagingArea?, options: MountOptions, logger: Logger,
+                            catalogue: ImageCatalogue? = nil) {
+        self.init(stores: stores, staging: staging, options: options, logger: logger, catalogue: catalogue,
+                  renameWait: .seconds(30), holdLimit: 256 << 20)
+    }
+
+    init(stores: [MountedStore], staging: StagingArea?, options: MountOptions, logger: Logger,
+         catalogue: ImageCatalogue?, renameWait: Duration, holdLimit: UInt64) {
+        self.renameWait = renameWait
+        self.holdLimit = holdLimit
         self.catalogue = catalogue
         self.stores = stores
         meters = stores.map { StoreMeters.of($0.store.id) }
@@ -94,6 +107,13 @@ public final class StoreFilesystem: Sendable {
                               entryTimeout: Self.directoryTimeout, attributeTimeout: Self.directoryTimeout)
         case .store(let index):
             guard (try? ImageName.validate(name)) != nil else { throw .notFound }
+            // rsync's temporary file, closed and not yet published: there for rsync's utimens and rename.
+            if let session = handles.session(store: index, name: name), session.awaitsName,
+               let pending = await session.pendingAttributes {
+                let ino = inodes.ino(store: index, name: name)
+                return EntryReply(attributes: imageAttributes(ino, store: index, size: pending.size, modificationTime: pending.modificationTime),
+                                  entryTimeout: 0, attributeTimeout: 0)
+            }
             let info = try await storeCall(meters[index], "stat") { () async throws(StoreError) in try await stores[index].store.stat(name) }
             let ino = inodes.ino(store: index, name: name)
             return EntryReply(attributes: imageAttributes(ino, store: index, size: info.size, modificationTime: info.modificationTime),
@@ -179,10 +199,14 @@ public final class StoreFilesystem: Sendable {
         guard isWritable(index) else { throw .readOnly }
         do throws(StoreError) { try ImageName.validate(name) } catch { throw FSError(error) }
         let store = stores[index].store
-        let exists: Bool
-        do throws(StoreError) { _ = try await store.stat(name); exists = true } catch {
-            guard case .notFound = error else { throw FSError(error) }
-            exists = false
+        // rsync's temporary file where it is only published at the rename: the kernel looked the
+        // random name up just before, and nothing goes to the store under it.
+        let awaitsName = store.capabilities.isCapable(of: .publishOnRename) && WriteSession.isTemporaryOfRsync(name)
+        var exists = false
+        if !awaitsName {
+            do throws(StoreError) { _ = try await store.stat(name); exists = true } catch {
+                guard case .notFound = error else { throw FSError(error) }
+            }
         }
         if handles.session(store: index, name: name) != nil { throw FSError(EEXIST) }
         if exists {
@@ -191,10 +215,17 @@ public final class StoreFilesystem: Sendable {
             let opened = try await open(ino, flags: flags)
             return (try await lookup(parent: parent, name: name), opened)
         }
-        let session = flags & O_ACCMODE == O_RDWR
-            ? try WriteSession.scratch(store: store, storeIndex: index, name: name, staging: try requireStaging(), logger: logger)
-            : try await WriteSession.stream(store: store, storeIndex: index, name: name, replacing: false,
-                                            staging: try requireStaging(), logger: logger)
+        let session: WriteSession
+        if awaitsName {
+            // rsync opens it read-write (mkstemp) and writes it in order.
+            session = try WriteSession.awaitingName(store: store, storeIndex: index, name: name, holdLimit: holdLimit,
+                                                   staging: try requireStaging(), logger: logger)
+        } else if flags & O_ACCMODE == O_RDWR {
+            session = try WriteSession.scratch(store: store, storeIndex: index, name: name, staging: try requireStaging(), logger: logger)
+        } else {
+            session = try await WriteSession.stream(store: store, storeIndex: index, name: name, replacing: false,
+                                                    staging: try requireStaging(), logger: logger)
+        }
         let ino = inodes.ino(store: index, name: name)
         let fh = handles.add(.writer(session, ino: ino))
         // Not visible to anyone else until published: the kernel must ask again.
@@ -256,17 +287,33 @@ public final class StoreFilesystem: Sendable {
     }
 
     public func release(_ fh: UInt64) async {
-        guard let (handle, last) = handles.remove(fh) else { return }
-        switch handle {
-        case .reader(let reader, _): await reader.close()
-        case .writer(let session, let ino) where last:
-            do throws(FSError) { try await session.release() } catch {
-                let name = session.name
-                logger.error("image not published at close", metadata: [
-                    "store": "\(session.store.id)", "image": "\(name)", "error": "\(error)"])
-            }
+        guard let (handle, removal) = handles.remove(fh) else { return }
+        switch (handle, removal) {
+        case (.reader(let reader, _), _): await reader.close()
+        case (.writer(let session, let ino), .parked(let parking)):
+            awaitRename(session, ino: ino, parking: parking)
+        case (.writer(let session, let ino), .lastOfSession):
+            await publishAsClosed(session)
             invalidate(ino)
         default: break
+        }
+    }
+
+    /// A parked session not renamed in time is not rsync's after all (or rsync died): published
+    /// under its own name, as any closed file.
+    private func awaitRename(_ session: WriteSession, ino: UInt64, parking: UInt64) {
+        Task {
+            try? await Task.sleep(for: renameWait)
+            guard handles.unpark(ino: ino, parking: parking) != nil else { return }
+            await publishAsClosed(session)
+            invalidate(ino)
+        }
+    }
+
+    private func publishAsClosed(_ session: WriteSession) async {
+        do throws(FSError) { try await session.release() } catch {
+            logger.error("image not published at close", metadata: [
+                "store": "\(session.store.id)", "image": "\(session.name)", "error": "\(error)"])
         }
     }
 
@@ -274,8 +321,10 @@ public final class StoreFilesystem: Sendable {
     /// abandoned — nothing is published, and what their writers sent to the store is removed — and
     /// readers are closed. Returns the names of the abandoned images.
     public func shutdown() async -> [String] {
-        let (readers, sessions) = handles.removeAll()
+        let (readers, sessions, parked) = handles.removeAll()
         for reader in readers { await reader.close() }
+        // Closed by their writer, only the rename had not come: published as closed, not abandoned.
+        for session in parked { await publishAsClosed(session) }
         var abandoned: [String] = []
         for session in sessions where await session.abandon() {
             abandoned.append("\(session.store.id)/\(session.name)")
@@ -332,6 +381,11 @@ public final class StoreFilesystem: Sendable {
     public func unlink(parent: UInt64, name: String) async throws(FSError) {
         let index = try storeIndex(ofDirectory: parent)
         guard isWritable(index) else { throw .readOnly }
+        if let ino = inodes.existingIno(store: index, name: name), let session = handles.unpark(ino: ino) {
+            await session.discard()  // rsync's temporary file, never published: nothing in the store
+            inodes.remove(store: index, name: name)
+            return
+        }
         try await storeCall(meters[index], "delete") { () async throws(StoreError) in try await stores[index].store.delete(name) }
         if let ino = inodes.existingIno(store: index, name: name) { invalidate(ino) }
         inodes.remove(store: index, name: name)
@@ -346,10 +400,19 @@ public final class StoreFilesystem: Sendable {
         let store = stores[from].store
         guard store.capabilities.isCapable(of: .rename) else { throw .crossDevice }
         if flags & Self.renameExchange != 0 { throw FSError(EINVAL) }
-        if let ino = inodes.existingIno(store: from, name: name), let session = handles.session(ino: ino), await !session.exists {
-            try await session.publish()  // closed without a write (rsync's temp file of an empty image)
-        }
         let replacing = flags & Self.renameNoReplace == 0
+        if let ino = inodes.existingIno(store: from, name: name), let session = handles.unpark(ino: ino) {
+            // rsync's temporary file: published once, under its final name.
+            do throws(FSError) { try await session.publishRenamed(to: newName, replacing: replacing) } catch {
+                awaitRename(session, ino: ino, parking: handles.repark(session, ino: ino))
+                throw error
+            }
+            if let stale = inodes.rename(store: from, from: name, to: newName) { invalidate(stale) }
+            return
+        }
+        if let ino = inodes.existingIno(store: from, name: name), let session = handles.session(ino: ino), await !session.exists {
+            try await session.publish()  // still open, or closed without a write (rsync's temp file of an empty image)
+        }
         try await storeCall(meters[from], "rename") { () async throws(StoreError) in try await store.rename(name, to: newName, replacing: replacing) }
         if let stale = inodes.rename(store: from, from: name, to: newName) { invalidate(stale) }
     }

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import GlanceStore
 import Logging
+import Synchronization
 
 /// One image open for writing through the mount. Sequential writes stream straight to the store's
 /// writer (no copy on local disk); the image is published under its name when the file is closed
@@ -10,6 +11,11 @@ import Logging
 /// is published in full at the next close. Before a publish nothing is visible under the name;
 /// replacing an image publishes under a temporary name and renames over it, so readers see the old
 /// or the new image, never a mix.
+///
+/// rsync's temporary file in a store whose publish and rename cost round trips (`.publishOnRename`)
+/// is staged and not published at close: rsync sets its time and renames it right after, and the
+/// rename publishes it once, under the final name, with that time ("awaiting a name"). One too big
+/// to hold (`holdLimit`) is streamed under its own name as any other file.
 actor WriteSession {
     let store: any Store
     let storeIndex: Int
@@ -41,10 +47,26 @@ actor WriteSession {
     /// Set by ftruncate and futimens: the file was given a content or a time even without a write.
     private var touched = false
 
+    /// Staged until a rename names it (rsync's temporary file); read without the actor by the
+    /// handle table, which keeps such a session after its last close.
+    private let awaiting: Atomic<Bool>
+    nonisolated var awaitsName: Bool { awaiting.load(ordering: .acquiring) }
+
+    /// What a session awaiting a name holds on local disk before it streams under its own name.
+    private let holdLimit: UInt64
+
+    /// rsync's temporary names: `.` + the file's name + `.` + six letters or digits (mkstemp).
+    static func isTemporaryOfRsync(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard bytes.count >= 9, bytes[0] == UInt8(ascii: "."), bytes[bytes.count - 7] == UInt8(ascii: ".") else { return false }
+        return bytes.suffix(6).allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+    }
+
     /// Whether a close(2) with this lock owner finishes the image. A close by another process
     /// holding a copy of the descriptor does not; nor does closing a descriptor before anything was
     /// written (dd opens, dup2s, then closes the first one): release or a rename publishes those.
     func closeShouldPublish(owner: UInt64) -> Bool {
+        if awaitsName { return false }
         if let writer = writerOwner { return owner == 0 || owner == writer }
         return touched || isStaged
     }
@@ -55,7 +77,9 @@ actor WriteSession {
     }
 
     private init(store: any Store, storeIndex: Int, name: String, staging: StagingArea, logger: Logger,
-                 mode: Mode, size: UInt64, exists: Bool) {
+                 mode: Mode, size: UInt64, exists: Bool, awaitsName: Bool = false, holdLimit: UInt64 = 0) {
+        awaiting = Atomic(awaitsName)
+        self.holdLimit = holdLimit
         self.store = store
         meters = StoreMeters.of(store.id)
         self.storeIndex = storeIndex
@@ -88,6 +112,14 @@ actor WriteSession {
                             mode: .staged(fd: fd, dirty: true), size: 0, exists: false)
     }
 
+    /// rsync's new temporary file: staged until rsync renames it (see the type's comment).
+    static func awaitingName(store: any Store, storeIndex: Int, name: String, holdLimit: UInt64,
+                             staging: StagingArea, logger: Logger) throws(FSError) -> WriteSession {
+        let fd = try staging.makeFile()
+        return WriteSession(store: store, storeIndex: storeIndex, name: name, staging: staging, logger: logger,
+                            mode: .staged(fd: fd, dirty: true), size: 0, exists: false, awaitsName: true, holdLimit: holdLimit)
+    }
+
     /// An existing image opened for writing without O_TRUNC: a staged copy, published on close if changed.
     static func edit(store: any Store, storeIndex: Int, name: String,
                      staging: StagingArea, logger: Logger) async throws(FSError) -> WriteSession {
@@ -106,7 +138,8 @@ actor WriteSession {
         ".glance-storefs-replace-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
     }
 
-    private static func beginWriter(store: any Store, name: String, replacing: Bool) async throws(FSError) -> any ImageWriter {
+    private static func beginWriter(store: any Store, name: String, replacing: Bool,
+                                     sizeHint: UInt64? = nil) async throws(FSError) -> any ImageWriter {
         let target = replacing && store.capabilities.isCapable(of: .rename) ? temporaryName() : name
         if replacing && target == name {
             // No rename: the old image has to go first (not atomic, but the store cannot do better).
@@ -114,7 +147,7 @@ actor WriteSession {
                 throw FSError(error)
             } catch {}
         }
-        do throws(StoreError) { return try await store.beginWrite(target, sizeHint: nil) } catch { throw FSError(error) }
+        do throws(StoreError) { return try await store.beginWrite(target, sizeHint: sizeHint) } catch { throw FSError(error) }
     }
 
     // MARK: Data
@@ -155,7 +188,27 @@ actor WriteSession {
             try await Self.pwriteAll(fd, bytes, at: offset)
             mode = .staged(fd: fd, dirty: true)
             size = max(size, offset + UInt64(bytes.count))
+            if awaitsName && size > holdLimit { try await streamWhatIsHeld() }
         }
+    }
+
+    /// A session awaiting a name grew past what is held on local disk: what it holds goes to a
+    /// writer under its own name, and the rest streams after it (rsync writes in order).
+    private func streamWhatIsHeld() async throws(FSError) {
+        guard case .staged(let fd, _) = mode else { return }
+        awaiting.store(false, ordering: .releasing)
+        let writer = try await Self.beginWriter(store: store, name: name, replacing: false)
+        do throws(StoreError) {
+            try await Self.copy(fd, size: size, into: writer)
+        } catch {
+            await writer.abort()
+            meters.aborted.increment()
+            mode = .failed(error.errno)
+            Glibc.close(fd)
+            throw FSError(error)
+        }
+        Glibc.close(fd)
+        mode = .streaming(writer, position: size)
     }
 
     func read(at offset: UInt64, count: Int) async throws(FSError) -> [UInt8] {
@@ -232,29 +285,75 @@ actor WriteSession {
             }
             mode = .published
         case .staged(let fd, dirty: true):
-            let writer = try await Self.beginWriter(store: store, name: name, replacing: exists)
-            do throws(StoreError) {
-                var offset: UInt64 = 0
-                while offset < size {
-                    let count = Int(min(UInt64(Self.piece), size - offset))
-                    let bytes = try await Self.preadAll(fd, count: count, at: offset)
-                    try await writer.write(bytes)
-                    offset += UInt64(count)
-                }
-                try await finish(writer)
-            } catch {
-                await writer.abort()
-                meters.aborted.increment()
-                throw FSError(error)
-            }
+            awaiting.store(false, ordering: .releasing)  // closed for good without a rename: its own name
+            if try await publishStaged(fd, as: name, replacing: exists) { requestedMtime = nil }
             mode = .staged(fd: fd, dirty: false)
         }
         exists = true
         if requestedMtime != nil { try await applyMtime() }
     }
 
+    /// rsync's rename of a session awaiting a name: the staged image published once, under
+    /// `newName`, with the time rsync set. The session is done after it.
+    func publishRenamed(to newName: String, replacing: Bool) async throws(FSError) {
+        guard awaitsName, case .staged(let fd, _) = mode else { throw .io }
+        let timeTaken: Bool
+        do throws(FSError) {
+            timeTaken = try await publishStaged(fd, as: newName, replacing: false)
+        } catch where error.errno == EEXIST && replacing {
+            timeTaken = try await publishStaged(fd, as: newName, replacing: true)  // rename(2) replaces
+        }
+        awaiting.store(false, ordering: .releasing)
+        Glibc.close(fd)
+        mode = .published
+        exists = false  // nothing is under the old name
+        if !timeTaken, let date = requestedMtime, store.capabilities.isCapable(of: .setModificationTime) {
+            do throws(StoreError) { try await store.setModificationTime(newName, to: date) } catch { throw FSError(error) }
+        }
+        requestedMtime = nil
+    }
+
+    /// Gives up a session awaiting a name (rsync removed its temporary file): nothing was published.
+    func discard() {
+        if case .staged(let fd, _) = mode { Glibc.close(fd) }
+        awaiting.store(false, ordering: .releasing)
+        mode = .failed(ENOENT)
+    }
+
+    /// The staged image published as `target`, with the time set by utimens when the store's writer
+    /// takes it (true then, or when none was set).
+    private func publishStaged(_ fd: Int32, as target: String, replacing: Bool) async throws(FSError) -> Bool {
+        let writer = try await Self.beginWriter(store: store, name: target, replacing: replacing, sizeHint: size)
+        let timeTaken = if let requestedMtime { await writer.publishWith(modificationTime: requestedMtime) } else { true }
+        try await upload(fd, into: writer, as: target)
+        return timeTaken
+    }
+
+    /// The staged image written to `writer` and published as `target`; on failure nothing is left.
+    private func upload(_ fd: Int32, into writer: any ImageWriter, as target: String) async throws(FSError) {
+        do throws(StoreError) {
+            try await Self.copy(fd, size: size, into: writer)
+            try await finish(writer, as: target)
+        } catch {
+            await writer.abort()
+            meters.aborted.increment()
+            throw FSError(error)
+        }
+    }
+
+    private static func copy(_ fd: Int32, size: UInt64, into writer: any ImageWriter) async throws(StoreError) {
+        var offset: UInt64 = 0
+        while offset < size {
+            let count = Int(min(UInt64(piece), size - offset))
+            let bytes = try await preadAll(fd, count: count, at: offset)
+            try await writer.write(bytes)
+            offset += UInt64(count)
+        }
+    }
+
     /// Publishes the writer (under a temporary name when replacing) and renames it into place.
-    private func finish(_ writer: any ImageWriter) async throws(StoreError) {
+    private func finish(_ writer: any ImageWriter, as target: String? = nil) async throws(StoreError) {
+        let name = target ?? self.name
         let start = ContinuousClock.now
         let result: ImageAddResult
         do throws(StoreError) {

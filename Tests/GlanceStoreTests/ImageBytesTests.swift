@@ -80,8 +80,8 @@ import Testing
         /// Bytes that say their offset modulo 251, long enough for a chunk at any offset.
         static let cycle: [UInt8] = (0..<(4 << 20) + 251).map { UInt8($0 % 251) }
         let fetched = Mutex<[(start: UInt64, length: Int, sequential: Bool)]>([])
-        func make(size: UInt64, chunk: UInt64 = mib, depth: UInt64 = 4, store: String = "test") -> ReadAhead {
-            ReadAhead(size: size, chunkSize: chunk, depth: depth, describe: "test", meters: .of(store)) { start, length, sequential in
+        func make(size: UInt64, chunk: UInt64 = mib, depth: UInt64 = 4, budget: ReadAheadBudget? = nil, store: String = "test") -> ReadAhead {
+            ReadAhead(size: size, chunkSize: chunk, depth: depth, budget: budget, describe: "test", meters: .of(store)) { start, length, sequential in
                 self.fetched.withLock { $0.append((start, length, sequential)) }
                 let from = Int(start % 251)
                 return Task { ImageBytes([ByteBuffer(bytes: Recorder.cycle[from..<from + length])]) }
@@ -193,5 +193,41 @@ import Testing
         #expect(readAhead.heldBytes >= 0 && readAhead.heldBytes <= Int64(4 * mib))
         readAhead.close()
         #expect(readAhead.heldBytes == 0)
+    }
+
+    /// Readers of one store share its budget: alone a run keeps its whole depth ahead, two at once
+    /// half each, and the share comes back when the other one closes.
+    @Test func sequentialReadersShareTheStoresBudget() async throws {
+        let mib = Self.mib, budget = ReadAheadBudget(chunks: 4, floor: 1)
+        let a = Recorder().make(size: 64 * mib, depth: 4, budget: budget, store: "test-budget")
+        let b = Recorder().make(size: 64 * mib, depth: 4, budget: budget, store: "test-budget")
+        var most: Int64 = 0
+        for k in 0..<10 {
+            _ = try await a.read(at: UInt64(k) * mib, count: Int(mib))
+            most = max(most, a.heldBytes)
+        }
+        #expect(budget.activeRuns == 1)
+        #expect(most >= Int64(4 * mib), "alone: 4 chunks ahead, \(most)")
+        var mostA: Int64 = 0, mostB: Int64 = 0
+        for k in 0..<10 {
+            _ = try await b.read(at: UInt64(k) * mib, count: Int(mib))
+            _ = try await a.read(at: UInt64(10 + k) * mib, count: Int(mib))
+            if k >= 3 {  // once b's run is known and a let go of what it had ahead beyond its share
+                mostA = max(mostA, a.heldBytes)
+                mostB = max(mostB, b.heldBytes)
+            }
+        }
+        #expect(budget.activeRuns == 2)
+        #expect(mostA <= Int64(3 * mib) && mostB <= Int64(3 * mib), "two at once: 2 ahead each, \(mostA) and \(mostB)")
+        b.close()
+        #expect(budget.activeRuns == 1)
+        most = 0
+        for k in 20..<30 {
+            _ = try await a.read(at: UInt64(k) * mib, count: Int(mib))
+            most = max(most, a.heldBytes)
+        }
+        #expect(most >= Int64(4 * mib), "alone again: \(most)")
+        a.close()
+        #expect(budget.activeRuns == 0)
     }
 }

@@ -71,11 +71,14 @@ extension MountSuite {
                     == sh("sha512sum < \(source)/img-a").out)
             #expect(ceph.rbd("image-meta get \(pool)/img-a glance_storefs.checksum").out.dropLast() + "  -\n" == sh("md5sum < \(source)/img-a").out)
 
-            // rsync -a in (temp name, then rename: no data copied twice) and out, twice each: the
+            // rsync -a in (its temporary file held until the rename publishes it once) and out, twice each: the
             // second runs copy nothing, since the times stay.
             #expect(rsyncStats("\(source)/", "\(demo.path("ceph"))/") == "Number of regular files transferred: 1\n")
             #expect(rsyncStats("\(source)/", "\(demo.path("ceph"))/") == "Number of regular files transferred: 0\n")
             #expect(ceph.rbd("ls \(pool)").out == "img-a\nimg-b\n")
+            // Published once at rsync's rename, in Glance's layout, with rsync's time in its metadata.
+            #expect(ceph.rbd("info \(pool)/img-b@snap").out.contains("protected: True"))
+            #expect(ceph.rbd("image-meta get \(pool)/img-b glance_storefs.mtime").status == 0)
             #expect(rsyncStats("\(demo.path("ceph"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 2\n")
             #expect(rsyncStats("\(demo.path("ceph"))/", "\(demo.dir)/out/") == "Number of regular files transferred: 0\n")
             #expect(sh("cmp \(demo.dir)/out/img-b \(source)/img-b").status == 0)

@@ -100,7 +100,7 @@ extension MountSuite {
                     == "swift+http://127.0.0.1:\(swift.port)/auth/v1.0/\(swift.container)/img-a")
             #expect(sh("qemu-img info \(demo.path("obj", "img-a"))").status == 0)
 
-            // rsync -a in (temp name, then a rename inside Swift) and out, twice each: the second
+            // rsync -a in (its temporary file held until the rename publishes it, one PUT) and out, twice each: the second
             // runs copy nothing, since the times stay.
             #expect(rsyncStats("\(source)/", "\(demo.path("obj"))/") == "Number of regular files transferred: 1\n")
             #expect(rsyncStats("\(source)/", "\(demo.path("obj"))/") == "Number of regular files transferred: 0\n")

@@ -13,7 +13,10 @@ final class CoreFixture: @unchecked Sendable {
     let fs: StoreFilesystem
     let invalidated = InvalidationLog()
 
-    init(readOnly: Bool = false) throws {
+    /// The "cheap" store as a `PublishOnRename` when `remote` (a store whose renames cost round trips).
+    private(set) var remote: PublishOnRename?
+
+    init(readOnly: Bool = false, remote: Bool = false, renameWait: Duration = .seconds(30), holdLimit: UInt64 = 256 << 20) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let conf = dir + "/glance-api.conf"
         try """
@@ -37,9 +40,11 @@ final class CoreFixture: @unchecked Sendable {
         var options = MountOptions()
         options.readOnly = readOnly
         let staging = try StagingArea(datadir: dir + "/staging", logger: logger)
+        let wrapped = remote ? registry.stores.first { $0.id == "cheap" }.map(PublishOnRename.init) : nil
+        self.remote = wrapped
         fs = StoreFilesystem(stores: registry.stores.map {
-            MountedStore(store: $0, description: $0.id == "fast" ? "Fast" : nil, isDefault: $0.id == "fast")
-        }, staging: staging, options: options, logger: logger)
+            MountedStore(store: $0.id == "cheap" ? wrapped ?? $0 : $0, description: $0.id == "fast" ? "Fast" : nil, isDefault: $0.id == "fast")
+        }, staging: staging, options: options, logger: logger, catalogue: nil, renameWait: renameWait, holdLimit: holdLimit)
         let log = invalidated
         fs.onInvalidate { log.append($0) }
     }
@@ -76,4 +81,46 @@ func randomBytes(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
         state ^= state << 13; state ^= state >> 7; state ^= state << 17
         return UInt8(truncatingIfNeeded: state)
     }
+}
+
+/// A file store that says its renames are costly (as rbd and swift): what the file system does
+/// with rsync's temporary files there, and which calls reach the store, without a backend.
+final class PublishOnRename: Store, @unchecked Sendable {
+    let inner: any Store
+    private let lock = NSLock()
+    private var calls: [String] = []
+    init(_ inner: any Store) { self.inner = inner }
+
+    /// "begin NAME", "rename A B", "mtime NAME", "delete NAME", in order.
+    var log: [String] { lock.withLock { calls } }
+    private func note(_ call: String) { lock.withLock { calls.append(call) } }
+
+    var id: String { inner.id }
+    var type: StoreType { inner.type }
+    var capabilities: Capabilities { inner.capabilities.union(.publishOnRename) }
+    func list() async throws(StoreError) -> [ImageInfo] { try await inner.list() }
+    func stat(_ name: String) async throws(StoreError) -> ImageInfo { try await inner.stat(name) }
+    func openForReading(_ name: String) async throws(StoreError) -> any ImageReader { try await inner.openForReading(name) }
+    func beginWrite(_ name: String, sizeHint: UInt64?) async throws(StoreError) -> any ImageWriter {
+        note("begin \(name)")
+        return try await inner.beginWrite(name, sizeHint: sizeHint)
+    }
+    func rename(_ name: String, to newName: String, replacing: Bool) async throws(StoreError) {
+        note("rename \(name) \(newName)")
+        try await inner.rename(name, to: newName, replacing: replacing)
+    }
+    func delete(_ name: String) async throws(StoreError) {
+        note("delete \(name)")
+        try await inner.delete(name)
+    }
+    func setModificationTime(_ name: String, to time: Timestamp) async throws(StoreError) {
+        note("mtime \(name)")
+        try await inner.setModificationTime(name, to: time)
+    }
+    func capacity() async throws(StoreError) -> StoreCapacity { try await inner.capacity() }
+    func location(of name: String) -> String { inner.location(of: name) }
+    func attributes(of name: String) async throws(StoreError) -> [String: String] { try await inner.attributes(of: name) }
+    func keepDigests(_ digests: ImageDigests, of name: String) async throws(StoreError) { try await inner.keepDigests(digests, of: name) }
+    func shutdown() async { await inner.shutdown() }
+    func leftovers() async throws(StoreError) -> [StoreLeftover] { try await inner.leftovers() }
 }

@@ -50,6 +50,94 @@ import GlanceStore
         #expect(f.contents("fast", ".img.Ab12Cd") == nil)
     }
 
+    // MARK: rsync's temporary files where renames are costly (rbd, swift)
+
+    /// rsync's steps for one file: create the temporary name read-write, write, close, set the time
+    /// through a path lookup. Returns the temporary file's inode.
+    private func rsyncWrites(_ f: CoreFixture, _ temporary: String, _ bytes: [UInt8], time: Timestamp) async throws -> UInt64 {
+        let (entry, opened) = try await f.fs.create(parent: f.cheap, name: temporary, flags: O_RDWR | O_CREAT | O_EXCL)
+        let half = bytes.count / 2
+        _ = try await f.fs.write(opened.handle, offset: 0, bytes: Array(bytes[..<half]), owner: 4)
+        _ = try await f.fs.write(opened.handle, offset: UInt64(half), bytes: Array(bytes[half...]), owner: 4)
+        try await f.fs.flush(opened.handle, owner: 4)
+        await f.fs.release(opened.handle)
+        let found = try await f.fs.lookup(parent: f.cheap, name: temporary)
+        #expect(found.attributes.ino == entry.attributes.ino && found.attributes.size == UInt64(bytes.count))
+        var change = AttributeChange()
+        change.modificationTime = time
+        change.ownershipOrMode = true
+        #expect(try await f.fs.setattr(entry.attributes.ino, change: change).modificationTime == time)
+        return entry.attributes.ino
+    }
+
+    @Test func rsyncsTemporaryFileIsPublishedOnceUnderItsFinalName() async throws {
+        let f = try CoreFixture(remote: true)
+        let bytes = randomBytes(300_000)
+        let time = Timestamp(seconds: 1_500_000_000, nanoseconds: 5)
+        _ = try await rsyncWrites(f, ".img.Ab12Cd", bytes, time: time)
+        #expect(f.contents("cheap", ".img.Ab12Cd") == nil)  // closed, and still nothing in the store
+        #expect(f.remote!.log.isEmpty)
+        try await f.fs.rename(parent: f.cheap, name: ".img.Ab12Cd", newParent: f.cheap, newName: "img", flags: 0)
+        #expect(f.contents("cheap", "img") == bytes)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.datadir("cheap")) == ["img"])
+        #expect(try await f.fs.lookup(parent: f.cheap, name: "img").attributes.modificationTime == time)
+        #expect(await f.errno { try await f.fs.lookup(parent: f.cheap, name: ".img.Ab12Cd") } == ENOENT)
+        // No publish under the temporary name, no rename in the store (the file store's writer
+        // takes no time, so it is set after publishing).
+        #expect(f.remote!.log == ["begin img", "mtime img"])
+    }
+
+    @Test func rsyncsRenameReplacesUnlessTold() async throws {
+        let f = try CoreFixture(remote: true)
+        f.seed("cheap", "img", [1, 2, 3])
+        let ino = try await rsyncWrites(f, ".img.Xy34Zw", [7, 7, 7, 7], time: Timestamp(seconds: 1_600_000_000, nanoseconds: 0))
+        let noReplace = StoreFilesystem.renameNoReplace
+        #expect(await f.errno { try await f.fs.rename(parent: f.cheap, name: ".img.Xy34Zw", newParent: f.cheap, newName: "img", flags: noReplace) } == EEXIST)
+        #expect(f.contents("cheap", "img") == [1, 2, 3])
+        #expect(try await f.fs.getattr(ino).size == 4)  // still rsync's, for a second try
+        try await f.fs.rename(parent: f.cheap, name: ".img.Xy34Zw", newParent: f.cheap, newName: "img", flags: 0)
+        #expect(f.contents("cheap", "img") == [7, 7, 7, 7])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.datadir("cheap")) == ["img"])
+    }
+
+    @Test func aRemovedTemporaryFileNeverReachesTheStore() async throws {
+        let f = try CoreFixture(remote: true)
+        _ = try await rsyncWrites(f, ".img.Qq11Rr", randomBytes(1000), time: .now)
+        try await f.fs.unlink(parent: f.cheap, name: ".img.Qq11Rr")  // rsync failed and cleans up
+        #expect(await f.errno { try await f.fs.lookup(parent: f.cheap, name: ".img.Qq11Rr") } == ENOENT)
+        #expect(await f.errno { try await f.fs.rename(parent: f.cheap, name: ".img.Qq11Rr", newParent: f.cheap, newName: "img", flags: 0) } == ENOENT)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.datadir("cheap")).isEmpty)
+        #expect(!f.remote!.log.contains { $0.hasPrefix("begin") || $0.hasPrefix("delete") })
+    }
+
+    @Test func aTemporaryNameNotRenamedInTimeIsPublishedAsClosed() async throws {
+        let f = try CoreFixture(remote: true, renameWait: .milliseconds(100))
+        let bytes = randomBytes(5000)
+        let time = Timestamp(seconds: 1_400_000_000, nanoseconds: 0)
+        _ = try await rsyncWrites(f, ".notes.aB12cD", bytes, time: time)
+        #expect(f.contents("cheap", ".notes.aB12cD") == nil)
+        for _ in 0..<100 where f.contents("cheap", ".notes.aB12cD") == nil { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(f.contents("cheap", ".notes.aB12cD") == bytes)
+        #expect(try await f.fs.lookup(parent: f.cheap, name: ".notes.aB12cD").attributes.modificationTime == time)
+    }
+
+    @Test func aTemporaryFileBiggerThanWhatIsHeldStreamsUnderItsOwnName() async throws {
+        let f = try CoreFixture(remote: true, holdLimit: 1000)
+        let bytes = randomBytes(3000)
+        let (_, opened) = try await f.fs.create(parent: f.cheap, name: ".big.Zz99Yy", flags: O_RDWR | O_CREAT | O_EXCL)
+        _ = try await f.fs.write(opened.handle, offset: 0, bytes: Array(bytes[..<800]), owner: 2)
+        #expect(f.remote!.log.isEmpty)
+        _ = try await f.fs.write(opened.handle, offset: 800, bytes: Array(bytes[800..<1600]), owner: 2)
+        #expect(f.remote!.log == ["begin .big.Zz99Yy"])
+        _ = try await f.fs.write(opened.handle, offset: 1600, bytes: Array(bytes[1600...]), owner: 2)
+        try await f.fs.flush(opened.handle, owner: 2)  // published at the close, as any stream
+        #expect(f.contents("cheap", ".big.Zz99Yy") == bytes)
+        await f.fs.release(opened.handle)
+        try await f.fs.rename(parent: f.cheap, name: ".big.Zz99Yy", newParent: f.cheap, newName: "big", flags: 0)
+        #expect(f.contents("cheap", "big") == bytes)
+        #expect(f.remote!.log == ["begin .big.Zz99Yy", "rename .big.Zz99Yy big"])
+    }
+
     @Test func overwriteWithTruncReplacesAtomicallyAndInvalidatesTheCache() async throws {
         let f = try CoreFixture()
         f.seed("fast", "img", [1, 1, 1, 1])

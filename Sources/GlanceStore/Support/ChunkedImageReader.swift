@@ -9,12 +9,12 @@ final class ChunkedImageReader: BufferedImageReader {
     private let onClose: (@Sendable () -> Void)?
     private let closed = Mutex(false)
 
-    init(size: UInt64, chunkSize: UInt64, depth: UInt64, describe: String, meters: StoreMeters,
+    init(size: UInt64, chunkSize: UInt64, depth: UInt64, budget: ReadAheadBudget? = nil, describe: String, meters: StoreMeters,
          fetch: @escaping @Sendable (_ start: UInt64, _ length: Int, _ sequential: Bool) async throws(StoreError) -> ImageBytes,
          onClose: (@Sendable () -> Void)? = nil) {
         self.size = size
         self.onClose = onClose
-        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: depth, describe: describe, meters: meters) { start, length, sequential in
+        chunks = ReadAhead(size: size, chunkSize: chunkSize, depth: depth, budget: budget, describe: describe, meters: meters) { start, length, sequential in
             Task { try await fetch(start, length, sequential) }
         }
     }

@@ -13,12 +13,14 @@ import Synchronization
 /// boundary), nothing is kept. (200 random 64 KiB reads of an http image cost 126x the
 /// bytes asked when every read fetched its 4 MiB chunk and a read near the last one the whole window;
 /// 3.2x when one near read started a run; two in a row happen to random readers too rarely to count.) Each chunk is fetched once
-/// per run and let go once every byte of it was returned: the page cache has it then.
+/// per run and let go once every byte of it was returned: the page cache has it then. With a
+/// store's `budget`, a run keeps its share of the store's chunks ahead, up to `depth`.
 final class ReadAhead: Sendable {
     let size: UInt64
     let chunkSize: UInt64
     /// Chunks fetched ahead of the head; with the one being read, the memory budget.
     let depth: UInt64
+    private let budget: ReadAheadBudget?
     /// Starts fetching `length` bytes at `start` (a chunk, or a random read's bytes); `sequential`
     /// when they belong to a sequential run (a driver may tell its backend, as `rbd export` does).
     /// Called with this object's lock held: it must not call back.
@@ -44,6 +46,8 @@ final class ReadAhead: Sendable {
         var reads = 0
         /// The bytes of the last read.
         var last: Range<UInt64> = 0..<0
+        /// Counted in the budget's runs.
+        var inBudget = false
     }
 
     private struct Chunk {
@@ -51,8 +55,9 @@ final class ReadAhead: Sendable {
         var served = 0
     }
 
-    init(size: UInt64, chunkSize: UInt64, depth: UInt64, describe: String, meters: StoreMeters,
+    init(size: UInt64, chunkSize: UInt64, depth: UInt64, budget: ReadAheadBudget? = nil, describe: String, meters: StoreMeters,
          fetch: @escaping @Sendable (_ start: UInt64, _ length: Int, _ sequential: Bool) -> Task<ImageBytes, any Error>) {
+        self.budget = budget
         self.meters = meters
         self.size = size
         self.chunkSize = chunkSize
@@ -94,6 +99,12 @@ final class ReadAhead: Sendable {
                 s.head = end
             }
             let sequential = s.streak >= 2
+            if sequential != s.inBudget, let budget {
+                if sequential { budget.join() } else { budget.leave() }
+                s.inBudget = sequential
+            }
+            // This run's share of the store's read-ahead (all of `depth` without a budget).
+            let depth = budget?.depth(upTo: self.depth) ?? self.depth
             if !sequential && !(first...last).allSatisfy({ s.chunks[$0] != nil }) {
                 s.fetchedThrough = last
                 return .random((first...last).map { index in
@@ -153,6 +164,8 @@ final class ReadAhead: Sendable {
 
     func close() {
         state.withLock { s in
+            if s.inBudget { budget?.leave() }
+            s.inBudget = false
             s.chunks.values.forEach { $0.task.cancel() }
             s.chunks.removeAll()
             if s.held > 0 { meters.readAheadBytes.decrement(by: Double(s.held)) }

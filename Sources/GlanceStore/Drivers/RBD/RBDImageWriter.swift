@@ -25,6 +25,8 @@ actor RBDImageWriter: ImageWriter {
     /// timeout), and librbd's write itself (which holds the object's buffer until it ends).
     private var inflight: [(bounded: Task<Void, any Error>, sent: Task<Int, Never>)] = []
     private var finished = false
+    /// Set in the image's metadata before it is renamed into place (no second open to set it).
+    private var modificationTime: Timestamp?
 
     /// Objects written at once (each its own librbd write): the memory bound of a write is this
     /// many objects plus the one being gathered. rbd import keeps 10 operations in flight.
@@ -182,8 +184,14 @@ actor RBDImageWriter: ImageWriter {
         inflight = []
         guard let image else { return }
         if allocated != written { try await resize(image, to: written) }
-        let name = self.name, bound = self.bound
+        let name = self.name, bound = self.bound, time = modificationTime
         try await store.cluster.health.guarded { () throws(StoreError) in
+            if let time {
+                try await Self.blocking("setting the modification time", of: name, bound: bound) { () throws(StoreError) in
+                    let rc = rbd_metadata_set(image.handle, RBDStore.mtimeKey, "\(time.seconds).\(time.nanoseconds)")
+                    guard rc == 0 else { throw RBDCluster.error(rc, image: name, "setting the modification time") }
+                }
+            }
             try await Self.blocking("flushing", of: name, bound: bound) { () throws(StoreError) in
                 let rc = rbd_flush(image.handle)
                 guard rc == 0 else { throw RBDCluster.error(rc, image: name, "flushing") }
@@ -197,6 +205,12 @@ actor RBDImageWriter: ImageWriter {
                 guard rc == 0 else { throw RBDCluster.error(rc, image: name, "protecting snap") }
             }
         }
+    }
+
+    func publishWith(modificationTime time: Timestamp) async -> Bool {
+        guard !finished else { return false }
+        modificationTime = time
+        return true
     }
 
     func abort() async {

@@ -12,10 +12,12 @@ import Synchronization
 public final class RBDStore: Store {
     public let id: String
     public let type = StoreType.rbd
-    public let capabilities: Capabilities = [.readRandom, .writeAccess, .rename, .setModificationTime, .capacity, .keepDigests]
+    public let capabilities: Capabilities = [.readRandom, .writeAccess, .rename, .setModificationTime, .capacity, .keepDigests, .publishOnRename]
     let settings: RBDSettings
     let cluster: RBDCluster
     let objectBuffers: ObjectBufferPool
+    /// What this store's sequential readers keep ahead between them.
+    let readAheadBudget = ReadAheadBudget(chunks: RBDImageReader.budget)
     let logger: Logger
 
     static let partialPrefix = "glance-storefs-partial."
@@ -140,7 +142,8 @@ public final class RBDStore: Store {
         try ImageName.validate(name)
         guard !name.hasPrefix(Self.partialPrefix) else { throw .notFound(image: name) }
         let image = try await cluster.run { c throws(StoreError) in try RBDReadOnlyImage(c, name) }
-        return RBDImageReader.make(image: image, chunkSize: settings.chunkSize, health: cluster.health, meters: StoreMeters.of(id))
+        return RBDImageReader.make(image: image, chunkSize: settings.chunkSize, budget: readAheadBudget, health: cluster.health,
+                                   meters: StoreMeters.of(id))
     }
 
     // MARK: Writing

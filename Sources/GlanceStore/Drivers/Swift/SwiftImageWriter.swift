@@ -1,4 +1,3 @@
-import Dispatch
 import NIOCore
 
 /// One image being written to a swift store, in Glance's layout, so that nothing shows under its
@@ -10,7 +9,8 @@ import NIOCore
 /// - otherwise DLO segments `<name>-00001`... of `large_object_chunk_size`, each streamed as the
 ///   data comes (the next starts while Swift still answers the last), and the manifest last.
 /// An abort removes the segments. Every PUT of the final name has `If-None-Match: *`: an image
-/// that appeared meanwhile is a duplicate, never overwritten.
+/// that appeared meanwhile is a duplicate, never overwritten. Nothing is hashed here (as rbd and
+/// file): Glance's checksums are computed from what the store holds when asked for.
 actor SwiftImageWriter: ImageWriter {
     nonisolated let name: String
     private let store: SwiftStore
@@ -21,11 +21,7 @@ actor SwiftImageWriter: ImageWriter {
     private var mode = Mode.holding
     private var written: UInt64 = 0
     private var finished = false
-    /// Glance's md5 and sha512 of the data, computed beside the uploads; at most `hashedAhead`
-    /// bytes wait for them (the memory bound).
-    private let checksums = ChecksumPipeline()
-    private var hashing: [(group: DispatchGroup, bytes: Int)] = []
-    static let hashedAhead = 32 << 20
+    private var modificationTime: Timestamp?
 
     private enum Mode {
         case holding
@@ -57,12 +53,6 @@ actor SwiftImageWriter: ImageWriter {
     func write(_ bytes: [UInt8]) async throws(StoreError) {
         guard !finished else { throw .backend("write after the image was published or aborted") }
         guard !bytes.isEmpty else { return }
-        while hashing.reduce(0, { $0 + $1.bytes }) + bytes.count > Self.hashedAhead, !hashing.isEmpty {
-            await hashing.removeFirst().group.completion()
-        }
-        let hashed = DispatchGroup()
-        checksums.enqueue(bytes, group: hashed)
-        hashing.append((hashed, bytes.count))
         let buffer = ByteBuffer(bytes: bytes)
         written += UInt64(bytes.count)
         switch mode {
@@ -152,7 +142,18 @@ actor SwiftImageWriter: ImageWriter {
     }
 
     private func finalHeaders() -> [(String, String)] {
-        [("Content-Type", "application/octet-stream"), ("If-None-Match", "*")]
+        guard let modificationTime else { return [("Content-Type", "application/octet-stream"), ("If-None-Match", "*")] }
+        // As setModificationTime would set it, without the HEAD and POST after the PUT.
+        return [("Content-Type", SwiftListing.contentType(nil, settingMtime: modificationTime)),
+                ("X-Object-Meta-Mtime", SwiftListing.format(modificationTime)), ("If-None-Match", "*")]
+    }
+
+    /// Taken until the PUT of the final name has started (a single upload starts at the first write).
+    func publishWith(modificationTime time: Timestamp) async -> Bool {
+        if finished { return false }
+        if case .single = mode { return false }
+        modificationTime = time
+        return true
     }
 
     func publish() async throws(StoreError) -> ImageAddResult {
@@ -165,9 +166,8 @@ actor SwiftImageWriter: ImageWriter {
             throw error
         }
         store.forget()
-        let digests = await checksums.finish()
-        return ImageAddResult(location: store.location(of: name), size: written, checksum: digests.checksum,
-                              multihash: digests.multihash, metadata: ["store": store.id])
+        return ImageAddResult(location: store.location(of: name), size: written, checksum: nil,
+                              multihash: nil, metadata: ["store": store.id])
     }
 
     /// The last bytes sent and every answer in; the manifest of a segmented image written last.

@@ -11,7 +11,7 @@ import Synchronization
 public final class SwiftStore: Store {
     public let id: String
     public let type = StoreType.swift
-    public let capabilities: Capabilities = [.readRandom, .writeAccess, .rename, .setModificationTime, .capacity]
+    public let capabilities: Capabilities = [.readRandom, .writeAccess, .rename, .setModificationTime, .capacity, .publishOnRename]
     let settings: SwiftStoreSettings
     let account: SwiftAccount
     let logger: Logger
@@ -213,12 +213,16 @@ public final class SwiftStore: Store {
     public func beginWrite(_ name: String, sizeHint: UInt64?) async throws(StoreError) -> any ImageWriter {
         try ImageName.validate(name)
         forget()
-        let exists: Bool
-        do throws(StoreError) { _ = try await stat(name); exists = true } catch {
-            guard case .notFound = error else { throw error }
-            exists = false
+        // One PUT of a known size finds a duplicate itself (If-None-Match: *); a longer upload is
+        // not started for nothing.
+        if (sizeHint ?? UInt64.max) >= settings.largeObjectSize {
+            let exists: Bool
+            do throws(StoreError) { _ = try await stat(name); exists = true } catch {
+                guard case .notFound = error else { throw error }
+                exists = false
+            }
+            if exists { throw .duplicate(image: name) }
         }
-        if exists { throw .duplicate(image: name) }
         let container = container(for: name)
         try await ensure(container)
         return SwiftImageWriter(store: self, container: container, name: name, sizeHint: sizeHint)
