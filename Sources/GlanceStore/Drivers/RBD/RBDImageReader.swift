@@ -9,9 +9,11 @@ enum RBDImageReader {
     /// from its disk: 8 read 1 GiB 5-23% faster than 4 in three side-by-side runs on the
     /// benchmark's cluster. 9 objects in memory: 72 MiB at Glance's 8 MiB.
     static let depth: UInt64 = 8
-    /// Objects ahead of all of a store's sequential readers together: two readers keep 8 each,
-    /// four keep 4 (5 × 8 MiB each in memory at Glance's 8 MiB, 160 MiB for the four).
-    static let budget: UInt64 = 16
+    /// Objects ahead of all of a store's sequential readers together: one keeps 8, two keep 6
+    /// each, four keep 3 (4 × 8 MiB each in memory at Glance's 8 MiB, 128 MiB for the four, against
+    /// 288 MiB with 8 each; four such readers still have 12 objects in flight, as many as the OSD
+    /// serves at once here).
+    static let budget: UInt64 = 12
 
     static func make(image: RBDReadOnlyImage, chunkSize: UInt64, budget: ReadAheadBudget, health: BackendHealth,
                      meters: StoreMeters) -> ChunkedImageReader {
