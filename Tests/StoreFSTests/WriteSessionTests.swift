@@ -116,7 +116,13 @@ import GlanceStore
         let time = Timestamp(seconds: 1_400_000_000, nanoseconds: 0)
         _ = try await rsyncWrites(f, ".notes.aB12cD", bytes, time: time)
         #expect(f.contents("cheap", ".notes.aB12cD") == nil)
-        for _ in 0..<100 where f.contents("cheap", ".notes.aB12cD") == nil { try await Task.sleep(for: .milliseconds(50)) }
+        // Published, then given its time (the file store's writer takes none): wait for both, long
+        // enough for a loaded test run.
+        func done() async -> Bool {
+            guard f.contents("cheap", ".notes.aB12cD") != nil else { return false }
+            return (try? await f.fs.lookup(parent: f.cheap, name: ".notes.aB12cD").attributes.modificationTime) == time
+        }
+        for _ in 0..<600 where await !done() { try await Task.sleep(for: .milliseconds(100)) }
         #expect(f.contents("cheap", ".notes.aB12cD") == bytes)
         #expect(try await f.fs.lookup(parent: f.cheap, name: ".notes.aB12cD").attributes.modificationTime == time)
     }
