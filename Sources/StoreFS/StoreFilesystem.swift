@@ -108,7 +108,8 @@ public final class StoreFilesystem: Sendable {
         case .store(let index):
             guard (try? ImageName.validate(name)) != nil else { throw .notFound }
             // rsync's temporary file, closed and not yet published: there for rsync's utimens and rename.
-            if let session = handles.session(store: index, name: name), session.awaitsName,
+            // The name is checked first: every lookup of a listing comes through here.
+            if WriteSession.isTemporaryOfRsync(name), let session = handles.session(store: index, name: name), session.awaitsName,
                let pending = await session.pendingAttributes {
                 let ino = inodes.ino(store: index, name: name)
                 return EntryReply(attributes: imageAttributes(ino, store: index, size: pending.size, modificationTime: pending.modificationTime),
