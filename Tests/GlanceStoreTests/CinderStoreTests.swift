@@ -147,7 +147,10 @@ final class CinderHarness: StoreHarness, @unchecked Sendable {
         // A read attaches read-only, shared, and gives the attachment back when idle.
         #expect(try await readAll(store, id, piece: 1 << 20) == bytes)
         #expect(try await store.attributes(of: id)["cinder.transport"] == backend)
-        try await Task.sleep(for: .seconds(4))
+        // Idle for 2 s, then deleted (Cinder's detach of an NFS volume takes seconds on a loaded machine).
+        let deadline = ContinuousClock.now + .seconds(30)
+        try await Task.sleep(for: .seconds(2))
+        while try h.volumes().map(\.attachments) != [0] && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(250)) }
         #expect(try h.volumes().map(\.attachments) == [0])
     }
 

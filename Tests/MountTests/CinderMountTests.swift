@@ -111,9 +111,11 @@ extension MountSuite {
             #expect(sh("cmp \(demo.dir)/out/img-b \(source)/img-b").status == 0)
 
             // mv to a file store and back, rm (right after a read: the idle read attachment goes first).
-            #expect(sh("mv \(demo.path("vols", "img-a")) \(demo.path("fast"))/").status == 0)
+            let out = sh("mv \(demo.path("vols", "img-a")) \(demo.path("fast"))/")
+            #expect(out.status == 0, "\(out.err)")
             #expect(sh("cmp \(demo.datadir("fast"))/img-a \(source)/img-a").status == 0)
-            #expect(sh("mv \(demo.path("fast", "img-a")) \(demo.path("vols"))/").status == 0)
+            let back = sh("mv \(demo.path("fast", "img-a")) \(demo.path("vols"))/")
+            #expect(back.status == 0, "\(back.err)")
             #expect(sh("cat \(demo.path("vols", "img-b")) > /dev/null && rm \(demo.path("vols", "img-b"))").status == 0)
             #expect(sh("ls \(demo.path("vols"))").out == "img-a\n")
             // Cinder deletes in the background (`deleting`, then gone).
