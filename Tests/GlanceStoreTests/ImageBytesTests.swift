@@ -111,7 +111,7 @@ import Testing
         r.reset()
         // Twice: a run; its chunk whole, nothing ahead yet.
         #expect(try await readAhead.read(at: 50 * mib + 1010, count: 1000).array == Self.expected(50 * mib + 1010, 1000))
-        #expect(r.last.map(\.start) == [50 * mib] && r.last.map(\.length) == [Int(mib)] && r.last.allSatisfy(\.sequential))
+        #expect(r.last.map(\.start) == [50 * mib] && r.last.map(\.length) == [Int(mib)] && r.last.allSatisfy { $0.sequential })
         r.reset()
         // Then one chunk ahead, then two, then four (the budget), each fetched once.
         var offset = 50 * mib + 2010
@@ -158,11 +158,35 @@ import Testing
             #expect(try await readAhead.read(at: offset, count: count).array == Self.expected(offset, count))
             offset += UInt64(count)
         }
-        let chunks = r.last.filter(\.sequential).map { $0.start / mib }
-        // The first two reads, before the run was known, fetched chunks 0 and 1's bytes; every other
-        // chunk once, in order, and no byte twice.
-        #expect(chunks == Array(2...64), "each chunk once, in order")
+        // A first read of 1 MiB at offset 0 starts the run: every chunk once, in order, no byte twice.
+        #expect(r.last.allSatisfy { $0.sequential })
+        #expect(r.last.map { $0.start / mib } == Array(0...64), "each chunk once, in order")
         #expect(r.bytes == Int(size))
+        readAhead.close()
+    }
+
+    /// Only a whole buffer read first at offset 0 starts a run: a header read there (qemu-img) and a
+    /// random reader's first read fetch their bytes, and a long read elsewhere is no start.
+    @Test func aCopysFirstReadStartsTheRun() async throws {
+        let mib = Self.mib
+        for (offset, count, run) in [(0, 128 << 10, true), (0, 1 << 20, true), (0, 16 << 10, false), (0, 65536, false), (5 * mib, 1 << 20, false)] {
+            let r = Recorder()
+            let readAhead = r.make(size: 64 * mib)
+            #expect(try await readAhead.read(at: offset, count: count).array == Self.expected(offset, count))
+            if run {
+                #expect(r.last.map(\.start) == [0] && r.last.map(\.length) == [Int(mib)] && r.last.allSatisfy { $0.sequential })
+            } else {
+                #expect(r.last.map(\.start) == [offset] && r.last.map(\.length) == [count] && !r.last.contains { $0.sequential })
+            }
+            readAhead.close()
+        }
+        // Not for a second read at 0 (a reader going back to the header).
+        let r = Recorder()
+        let readAhead = r.make(size: 64 * mib)
+        _ = try await readAhead.read(at: 30 * mib, count: 65536)
+        r.reset()
+        _ = try await readAhead.read(at: 0, count: 1 << 20)
+        #expect(r.last.map(\.length) == [1 << 20] && !r.last.contains { $0.sequential })
         readAhead.close()
     }
 

@@ -69,7 +69,11 @@ private final class ChunkSource: Sendable {
             let reply = try await connection.fetch(url, range: start...end)
             switch reply.status {
             case 206: return reply.data
-            case 200 where start == 0: return reply.data  // the body starts at 0 either way
+            case 200 where start == 0:
+                // The body starts at 0 either way; a 200 for less than the whole image says Range
+                // is ignored (a copy's first read asks for the first chunk: the rest is streamed).
+                if end + 1 < size { stream.withLock { $0.rangesIgnored = true } }
+                return reply.data
             case 200:
                 // Range ignored: from now on this image is read from one streaming body.
                 let task = stream.withLock { s in
