@@ -196,9 +196,10 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
         return conf
     }
 
-    func swiftStore(pageSize: Int = SwiftStore.defaultPageSize) throws -> SwiftStore {
+    func swiftStore(pageSize: Int = SwiftStore.defaultPageSize, absentFreshness: Duration = SwiftStore.freshness) throws -> SwiftStore {
         let configuration = try GlanceConfiguration.validate(try ConfigLoader.load([.file(writeConfig())]).get()).get()
-        return try SwiftStore(definition: try #require(configuration.store("sw")), logger: Logger(label: "test"), pageSize: pageSize)
+        return try SwiftStore(definition: try #require(configuration.store("sw")), logger: Logger(label: "test"), pageSize: pageSize,
+                              absentFreshness: absentFreshness)
     }
 
     func makeStore() async throws -> any Store { try swiftStore() }
@@ -278,6 +279,34 @@ final class SwiftHarness: StoreHarness, @unchecked Sendable {
         for name in ["dlo", "slo", "cli-dlo", "plain", "empty"] { try await store.delete(name) }
         #expect(try h.swift.objects(h.container).isEmpty)
         #expect(try h.swift.objects(h.container + "_segments").isEmpty)  // the SLO's and the CLI DLO's segments went with them
+    }
+
+    /// rsync asks three times for each name it creates: a name Swift said was absent is not asked
+    /// for again while fresh (as a listing is trusted), unless written through the store.
+    @Test func anAbsentNameIsAskedOnceWhileFreshAndAWriteForgetsIt() async throws {
+        let h = try SwiftHarness()
+        // Notes trusted for a minute: the puts behind the store's back below take their time.
+        let store = try h.swiftStore(absentFreshness: .seconds(60))
+        try h.swift.curl("PUT", h.container)
+        // Put behind the store's back: still absent for it while the note is fresh, then found.
+        let brief = try h.swiftStore(absentFreshness: .milliseconds(300))
+        for s in [store, brief] { await #expect(throws: StoreError.notFound(image: "later")) { try await s.stat("later") } }
+        try h.swift.put("\(h.container)/later", pattern(10, seed: 5))
+        await #expect(throws: StoreError.notFound(image: "later")) { try await store.stat("later") }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await brief.stat("later").size == 10)
+        // Written through the store: found at once, and other names' notes stay.
+        await #expect(throws: StoreError.notFound(image: "mine")) { try await store.stat("mine") }
+        await #expect(throws: StoreError.notFound(image: "other")) { try await store.stat("other") }
+        try h.swift.put("\(h.container)/other", pattern(20, seed: 6))
+        try await writeImage(store, "mine", pattern(3, seed: 7))
+        #expect(try await store.stat("mine").size == 3)
+        await #expect(throws: StoreError.notFound(image: "other")) { try await store.stat("other") }
+        // A rename's target and a delete's name likewise.
+        await #expect(throws: StoreError.notFound(image: "moved")) { try await store.stat("moved") }
+        try await store.rename("mine", to: "moved", replacing: false)
+        #expect(try await store.stat("moved").size == 3)
+        await #expect(throws: StoreError.notFound(image: "mine")) { try await store.stat("mine") }
     }
 
     @Test func segmentsOfAnInterruptedUploadAreHiddenThenRemoved() async throws {

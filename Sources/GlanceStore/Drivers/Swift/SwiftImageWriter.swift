@@ -165,7 +165,7 @@ actor SwiftImageWriter: ImageWriter {
             await discard()
             throw error
         }
-        store.forget()
+        store.forget(name)
         return ImageAddResult(location: store.location(of: name), size: written, checksum: nil,
                               multihash: nil, metadata: ["store": store.id])
     }

@@ -7,7 +7,7 @@ extension SwiftStore {
 
     public func delete(_ name: String) async throws(StoreError) {
         try ImageName.validate(name)
-        forget()
+        forget(name)
         try await remove(container(for: name), name)
     }
 
@@ -84,7 +84,7 @@ extension SwiftStore {
     public func rename(_ name: String, to newName: String, replacing: Bool) async throws(StoreError) {
         try ImageName.validate(name)
         try ImageName.validate(newName)
-        forget()
+        forget(name, newName)
         let from = container(for: name), to = container(for: newName)
         let head = try await account.request(.HEAD, SwiftAccount.objectPath(from, name))
         if head.status == 404 { throw .notFound(image: name) }
@@ -150,7 +150,7 @@ extension SwiftStore {
     /// included) is sent again.
     public func setModificationTime(_ name: String, to time: Timestamp) async throws(StoreError) {
         try ImageName.validate(name)
-        forget()
+        forget(name)
         let path = SwiftAccount.objectPath(container(for: name), name)
         let head = try await account.request(.HEAD, path)
         if head.status == 404 { throw .notFound(image: name) }

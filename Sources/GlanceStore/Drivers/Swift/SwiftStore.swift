@@ -17,20 +17,30 @@ public final class SwiftStore: Store {
     let logger: Logger
     /// The last complete listing, served to lookups while fresh (an `ls -l` looks up every name).
     private let cache = Mutex<(at: ContinuousClock.Instant, images: [String: ImageInfo])?>(nil)
+    /// Names a HEAD found absent, and when: answered as absent while fresh unless written through
+    /// this mount since. rsync asks three times for each name it is about to create (its generator,
+    /// its receiver, the kernel before the rename), a HEAD of 7 ms each; its generator runs ahead,
+    /// so a write forgets its own name only.
+    private let absent = Mutex<(notes: [String: ContinuousClock.Instant], lastWrite: ContinuousClock.Instant)>(([:], .now))
     /// X-Object-Meta-Mtime learned by HEAD (listings do not show it), by name and ETag.
     private let metaMtimes = Mutex<[String: (etag: String, time: Timestamp)]>([:])
     /// Containers known to exist (checked or created before a first write).
     private let knownContainers = Mutex<Set<String>>([])
 
-    static let freshness: Duration = .seconds(2)
+    public static let freshness: Duration = .seconds(2)
     /// Entries per listing request (Swift's maximum).
     public static let defaultPageSize = 10_000
     let pageSize: Int
     /// Requests in flight at once when deleting or copying segments.
     static let parallelRequests = 8
 
-    public init(definition: StoreDefinition, logger: Logger, pageSize: Int = defaultPageSize) throws(StoreError) {
+    /// How long a HEAD's "absent" is trusted (tests lengthen it: a slow put must not outlast it).
+    let absentFreshness: Duration
+
+    public init(definition: StoreDefinition, logger: Logger, pageSize: Int = defaultPageSize,
+                absentFreshness: Duration = SwiftStore.freshness) throws(StoreError) {
         self.pageSize = pageSize
+        self.absentFreshness = absentFreshness
         guard let settings = definition.swift else {
             throw .badStoreConfiguration(store: definition.id, reason: "not a swift store")
         }
@@ -169,9 +179,14 @@ public final class SwiftStore: Store {
             if let info = images[name] { return info }
             throw .notFound(image: name)
         }
+        if let at = absent.withLock({ $0.notes[name] }), ContinuousClock.now - at < absentFreshness { throw .notFound(image: name) }
         let container = container(for: name)
+        let asked = ContinuousClock.now
         let reply = try await account.request(.HEAD, SwiftAccount.objectPath(container, name))
-        if reply.status == 404 { throw .notFound(image: name) }
+        if reply.status == 404 {
+            noteAbsent(name, since: asked)
+            throw .notFound(image: name)
+        }
         guard reply.ok else { throw Self.error(reply, "HEAD \(container)/\(name)") }
         // A segment of a listed manifest is not an image of its own.
         if let base = SwiftListing.segmentBase(name) {
@@ -198,8 +213,27 @@ public final class SwiftStore: Store {
                          ?? reply.header("Last-Modified").flatMap(HTTPDate.parse) ?? Timestamp(seconds: 0, nanoseconds: 0))
     }
 
-    /// The store changed through this mount: the next lookup asks Swift.
-    func forget() { cache.withLock { $0 = nil } }
+    /// The store changed through this mount (these names written or removed): the next lookup asks Swift.
+    func forget(_ names: String...) {
+        cache.withLock { $0 = nil }
+        absent.withLock { a in
+            for name in names { a.notes[name] = nil }
+            a.lastWrite = .now
+        }
+    }
+
+    /// A HEAD sent at `since` found no `name`: noted unless a write went through the mount since it
+    /// was sent (its answer may be older than that write).
+    private func noteAbsent(_ name: String, since: ContinuousClock.Instant) {
+        absent.withLock { a in
+            guard since > a.lastWrite else { return }
+            if a.notes.count >= 10_000 {
+                let now = ContinuousClock.now
+                a.notes = a.notes.filter { now - $0.value < absentFreshness }
+            }
+            a.notes[name] = since
+        }
+    }
 
     // MARK: Reading
 
@@ -212,7 +246,7 @@ public final class SwiftStore: Store {
 
     public func beginWrite(_ name: String, sizeHint: UInt64?) async throws(StoreError) -> any ImageWriter {
         try ImageName.validate(name)
-        forget()
+        forget(name)
         // One PUT of a known size finds a duplicate itself (If-None-Match: *); a longer upload is
         // not started for nothing.
         if (sizeHint ?? UInt64.max) >= settings.largeObjectSize {
