@@ -214,9 +214,10 @@ final class HTTPHarness: StoreHarness, @unchecked Sendable {
             if case StoreError.timedOut = error { return true }
             return false
         }
-        // One try (no retry after a timeout), bounded by twice the timeout. This process shares two
-        // cores with blocking tests; the tight bound is checked through a mount (MountTests).
-        #expect(ContinuousClock.now - start < .seconds(30))
+        // One try (no retry after a timeout), bounded by twice the timeout; here only "not hung": this
+        // test starts with the whole suite on two cores, whose backends' start-ups held both of the
+        // pool's threads for 33 s once. The tight bound is checked through a mount (MountTests).
+        #expect(ContinuousClock.now - start < .seconds(120))
     }
 
     /// The requests for one image, once nginx has logged at least `atLeast` of them.
