@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "StoreFSTests", dependencies: ["StoreFS", "GlanceStore", "GlanceConfig"]),
         // Drives the built `glance-storefs` binary against real mounts (needs root and /dev/fuse).
         .testTarget(name: "MountTests", dependencies: []),
-        .testTarget(name: "StorefsCLITests", dependencies: ["StorefsCLI", "GlanceStore", "GlanceConfig"]),
+        .testTarget(name: "StorefsCLITests", dependencies: ["StorefsCLI", "StoreFUSE", "GlanceStore", "GlanceConfig"]),
         .testTarget(name: "StoreAuditTests", dependencies: ["StoreAudit", "GlanceStore", "GlanceConfig", "StoreFormats"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "GlanceConfig", "StoreFormats"], exclude: ["corpus"]),
     ],

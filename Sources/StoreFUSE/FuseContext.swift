@@ -12,6 +12,8 @@ final class FuseContext: Sendable {
     let logger: Logger
     let traceRequests: Bool
     let mountpoint: String
+    /// The `max_read` mount option, which INIT must repeat (libfuse refuses a mismatch).
+    let maxRead: Int
     private let sessionBits = Mutex<UInt>(0)
     /// Requests being answered from Tasks: the session may be destroyed only once none is left
     /// (a reply after that would use freed memory).
@@ -21,8 +23,9 @@ final class FuseContext: Sendable {
     /// Requests answered from Tasks so far: whether the mount was busy (IdleMemory).
     let requests = Atomic<UInt64>(0)
 
-    init(fs: StoreFilesystem, logger: Logger, traceRequests: Bool, mountpoint: String) {
+    init(fs: StoreFilesystem, logger: Logger, traceRequests: Bool, mountpoint: String, maxRead: Int) {
         self.fs = fs
+        self.maxRead = maxRead
         self.mountpoint = mountpoint
         self.logger = logger
         self.traceRequests = traceRequests

@@ -33,12 +33,12 @@ public enum FuseMount {
     }
 
     /// The kernel starts a FUSE mount with 128 KiB of readahead, so a sequential reader sends 128 KiB
-    /// requests; 1 MiB (one request, the negotiated maximum) cuts the per-request cost eightfold.
+    /// requests; one read request's worth (`maxRead`, about 1 MiB) cuts the per-request cost eightfold,
+    /// and a window of exactly one request sends no small remainder request after each large one.
     /// Needs root (sysfs); without it the default stays. Called once the kernel has the INIT reply
     /// (which sets the 128 KiB), from outside the request.
-    static let readaheadKiB = 1024
-
-    static func raiseReadahead(_ mountpoint: String, logger: Logger) {
+    static func raiseReadahead(_ mountpoint: String, maxRead: Int, logger: Logger) {
+        let readaheadKiB = maxRead / 1024
         // The device from mountinfo: a stat of the mount point would wait for this very daemon.
         guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
               let line = table.split(separator: "\n").last(where: { $0.split(separator: " ").dropFirst(4).first.map(String.init) == mountpoint }),
@@ -57,14 +57,17 @@ public enum FuseMount {
     /// the file system is unmounted. Returns normally after a clean unmount.
     public static func run(fs: StoreFilesystem, mountpoint: String, options: [String], logger: Logger,
                            traceRequests: Bool, onMounted: () -> Void) throws(Failure) {
-        var arguments = ["glance-storefs"]
-        if !options.isEmpty { arguments += ["-o", options.joined(separator: ",")] }
+        var options = options
+        let maxRead = ReadSize.given(in: options) ?? ReadSize.maxRead(pipeMax: ReadSize.pipeMaxSize())
+        if ReadSize.given(in: options) == nil { options.append("max_read=\(maxRead)") }
+        let arguments = ["glance-storefs", "-o", options.joined(separator: ",")]
         var cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         var args = storefs_args_init(Int32(arguments.count), &cArguments)
         defer { fuse_opt_free_args(&args) }
 
-        let context = FuseContext(fs: fs, logger: logger, traceRequests: traceRequests, mountpoint: mountpoint)
+        let context = FuseContext(fs: fs, logger: logger, traceRequests: traceRequests, mountpoint: mountpoint,
+                                  maxRead: maxRead)
         let userdata = Unmanaged.passRetained(context)
         defer { userdata.release() }
         var ops = FuseOperations.table()

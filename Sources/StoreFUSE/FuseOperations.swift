@@ -50,7 +50,7 @@ enum FuseOperations {
 
     // MARK: Session set-up
 
-    /// Capabilities negotiated once: 1 MiB requests, parallel reads, O_TRUNC in open (so replacing an
+    /// Capabilities negotiated once: 1 MiB writes and reads of `ReadSize` (spliced), parallel reads, O_TRUNC in open (so replacing an
     /// image is one atomic publish), readdirplus for every readdir — not "auto", which asks for
     /// attributes only in the first batch of a directory unless lookups follow between batches: `find`
     /// reads a whole directory before it stats, and then looked up 10,000 images one by one (0.8 s
@@ -67,12 +67,13 @@ enum FuseOperations {
         conn.pointee.time_gran = 1
         if let userdata {
             let context = Unmanaged<FuseContext>.fromOpaque(userdata).takeUnretainedValue()
+            conn.pointee.max_read = UInt32(context.maxRead)
             DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) {
-                FuseMount.raiseReadahead(context.mountpoint, logger: context.logger)
+                FuseMount.raiseReadahead(context.mountpoint, maxRead: context.maxRead, logger: context.logger)
             }
             context.logger.debug("FUSE session initialised", metadata: [
                 "protocol": "\(conn.pointee.proto_major).\(conn.pointee.proto_minor)",
-                "max_write": "\(conn.pointee.max_write)", "max_readahead": "\(conn.pointee.max_readahead)"])
+                "max_write": "\(conn.pointee.max_write)", "max_read": "\(conn.pointee.max_read)", "max_readahead": "\(conn.pointee.max_readahead)"])
         }
     }
 

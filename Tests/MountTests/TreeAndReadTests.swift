@@ -102,6 +102,29 @@ extension MountSuite { @Suite struct TreeAndReadTests {
         #expect(r.out == sh("sha256sum < \(demo.datadir("fast"))/big").out)
     }
 
+    /// A local image's bytes go from its file to /dev/fuse by splice, never through the daemon's
+    /// memory: libfuse splices only a reply a pipe holds whole (with three pages of slack), so every
+    /// read request must fit a pipe of the system's `pipe-max-size` (a 1 MiB read never did, and
+    /// each was pread into memory and written back: two copies).
+    @Test func aLocalImagesReadsAreSplicedNotCopiedThroughTheDaemon() throws {
+        let demo = Demo()
+        let size = 24 << 20
+        sh("head -c \(size) /dev/urandom > \(demo.datadir("fast"))/big")
+        try demo.mount()
+        let options = sh("findmnt -n -o FS-OPTIONS \(demo.mountpoint)").out
+        let maxRead = try #require(options.split(separator: ",").first { $0.hasPrefix("max_read=") }.flatMap { Int($0.dropFirst(9).trimmingCharacters(in: .whitespacesAndNewlines)) }, "\(options)")
+        let pipeMax = try #require(Int(sh("cat /proc/sys/fs/pipe-max-size").out.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(maxRead + 3 * 4096 + 16 <= pipeMax)
+        #expect(maxRead >= pipeMax / 2, "reads stay large: \(maxRead)")
+        let pid = try #require(demo.process).pid
+        func bytesRead() -> Int { Int(sh("awk '/^rchar/ {print $2}' /proc/\(pid)/io").out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        let before = bytesRead()
+        #expect(sh("cmp \(demo.path("fast", "big")) \(demo.datadir("fast"))/big").status == 0)
+        let read = bytesRead() - before
+        // What the daemon read itself: the requests' headers from /dev/fuse, not the image.
+        #expect(before >= 0 && read < size / 16, "the daemon read \(read) bytes for an image of \(size)")
+    }
+
     @Test func statfsReportsTheDatadirFileSystem() throws {
         let demo = Demo()
         try demo.mount()

@@ -27,7 +27,7 @@ final class ReadAhead: Sendable {
     /// Called with this object's lock held: it must not call back.
     private let fetch: @Sendable (_ start: UInt64, _ length: Int, _ sequential: Bool) -> Task<ImageBytes, any Error>
     /// How far from the end of the last read a read may start and still continue it: the kernel's
-    /// read-ahead (FuseMount.readaheadKiB) and one request (1 MiB) arrive out of order.
+    /// read-ahead (FuseMount.raiseReadahead) and one request (about 1 MiB) arrive out of order.
     static let contiguity: UInt64 = 2 << 20
     /// A first read at offset 0 at least this long is the kernel's first read-ahead for a reader of
     /// whole buffers (sha512sum's 32 KiB give 128 KiB, cp's and rsync's more): a run from the start.
