@@ -75,7 +75,7 @@ let package = Package(
         // The thin libfuse adapter over StoreFS and the session (mount, loop, unmount).
         .target(
             name: "StoreFUSE",
-            dependencies: ["StoreFS", "GlanceStore", "CFuse", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["StoreFS", "GlanceStore", "CFuse", "CSystemShims", .product(name: "Logging", package: "swift-log"),
                            .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
         // The commands (check, stores, mount) as a library, so tests drive them without a subprocess.

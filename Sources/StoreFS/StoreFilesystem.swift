@@ -267,6 +267,12 @@ public final class StoreFilesystem: Sendable {
         return .file(descriptor: file.fileDescriptor, offset: offset, count: count)
     }
 
+    /// The descriptor of a local image a read handle reads (a file store's), for FUSE passthrough.
+    public func localDescriptor(_ fh: UInt64) -> Int32? {
+        guard case .reader(let reader, _)? = handles[fh], let file = reader as? FileBackedImageReader else { return nil }
+        return file.fileDescriptor
+    }
+
     public func write(_ fh: UInt64, offset: UInt64, bytes: [UInt8], owner: UInt64 = 0) async throws(FSError) -> Int {
         guard case .writer(let session, _)? = handles[fh] else { throw FSError(EBADF) }
         try await session.write(bytes, at: offset, owner: owner)

@@ -14,6 +14,8 @@ final class FuseContext: Sendable {
     let mountpoint: String
     /// The `max_read` mount option, which INIT must repeat (libfuse refuses a mismatch).
     let maxRead: Int
+    /// Which local images' opens the kernel reads by itself.
+    let passthrough: Passthrough
     private let sessionBits = Mutex<UInt>(0)
     /// Requests being answered from Tasks: the session may be destroyed only once none is left
     /// (a reply after that would use freed memory).
@@ -23,8 +25,9 @@ final class FuseContext: Sendable {
     /// Requests answered from Tasks so far: whether the mount was busy (IdleMemory).
     let requests = Atomic<UInt64>(0)
 
-    init(fs: StoreFilesystem, logger: Logger, traceRequests: Bool, mountpoint: String, maxRead: Int) {
+    init(fs: StoreFilesystem, logger: Logger, traceRequests: Bool, mountpoint: String, maxRead: Int, passthrough: Bool) {
         self.fs = fs
+        self.passthrough = Passthrough(wanted: passthrough)
         self.maxRead = maxRead
         self.mountpoint = mountpoint
         self.logger = logger

@@ -56,7 +56,7 @@ public enum FuseMount {
     /// Mounts `fs` at `mountpoint` with libfuse's `-o` options, calls `onMounted`, and serves until
     /// the file system is unmounted. Returns normally after a clean unmount.
     public static func run(fs: StoreFilesystem, mountpoint: String, options: [String], logger: Logger,
-                           traceRequests: Bool, onMounted: () -> Void) throws(Failure) {
+                           traceRequests: Bool, passthrough: Bool = true, onMounted: () -> Void) throws(Failure) {
         var options = options
         let maxRead = ReadSize.given(in: options) ?? ReadSize.maxRead(pipeMax: ReadSize.pipeMaxSize())
         if ReadSize.given(in: options) == nil { options.append("max_read=\(maxRead)") }
@@ -67,7 +67,7 @@ public enum FuseMount {
         defer { fuse_opt_free_args(&args) }
 
         let context = FuseContext(fs: fs, logger: logger, traceRequests: traceRequests, mountpoint: mountpoint,
-                                  maxRead: maxRead)
+                                  maxRead: maxRead, passthrough: passthrough)
         let userdata = Unmanaged.passRetained(context)
         defer { userdata.release() }
         var ops = FuseOperations.table()
@@ -88,6 +88,7 @@ public enum FuseMount {
         guard fuse_session_mount(session, mountpoint) == 0 else {
             throw Failure(description: "cannot mount on \(mountpoint) (see the libfuse message above)")
         }
+        context.passthrough.install(on: session)
         logger.info("mounted", metadata: ["mountpoint": "\(mountpoint)", "stores": "\(fs.stores.map(\.store.id).joined(separator: ","))"])
         onMounted()
         let memory = IdleMemory.releaseWhenIdle(context)

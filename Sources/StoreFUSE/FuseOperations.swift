@@ -70,6 +70,9 @@ enum FuseOperations {
             conn.pointee.max_read = UInt32(context.maxRead)
             DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) {
                 FuseMount.raiseReadahead(context.mountpoint, maxRead: context.maxRead, logger: context.logger)
+                // The INIT reply has been written by now: whether the kernel took passthrough.
+                context.logger.info("reads of local images", metadata: [
+                    "passthrough": "\(context.passthrough.negotiated ? "on" : "off")"])
             }
             context.logger.debug("FUSE session initialised", metadata: [
                 "protocol": "\(conn.pointee.proto_major).\(conn.pointee.proto_minor)",
@@ -189,12 +192,32 @@ enum FuseOperations {
 
     static func open(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: fuse_file_info) {
         let original = fi
+        let passthrough = FuseContext.of(req).passthrough
         answer(req, "open \(ino) flags=\(String(fi.flags, radix: 8))") { fs, request throws(FSError) in
             var info = original
-            let opened = try await fs.open(ino, flags: info.flags)
+            let writing = info.flags & O_ACCMODE != O_RDONLY
+            if writing, !passthrough.mayWrite(ino: ino) { throw FSError(ETXTBSY) }
+            let opened: OpenReply
+            do throws(FSError) {
+                opened = try await fs.open(ino, flags: info.flags)
+            } catch {
+                if writing { passthrough.writerFailed(ino: ino) }
+                throw error
+            }
             info.fh = opened.handle
-            storefs_fi_set_keep_cache(&info, opened.keepCache ? 1 : 0)
-            storefs_fi_set_direct_io(&info, opened.directIO ? 1 : 0)
+            var directIO = opened.directIO, keepCache = opened.keepCache
+            if writing {
+                passthrough.writerOpened(fh: opened.handle, ino: ino)
+            } else if !directIO, let fd = fs.localDescriptor(opened.handle) {
+                switch passthrough.open(fh: opened.handle, ino: ino, fd: fd) {
+                // The kernel takes no other flag with passthrough (keep_cache would fail the open).
+                case .passthrough: keepCache = false
+                case .directIO: directIO = true; keepCache = false
+                case .cached: break
+                }
+            }
+            storefs_fi_set_keep_cache(&info, keepCache ? 1 : 0)
+            storefs_fi_set_direct_io(&info, directIO ? 1 : 0)
             fuse_reply_open(request.raw, &info)
         }
     }
@@ -255,6 +278,7 @@ enum FuseOperations {
     }
 
     static func release(_ req: fuse_req_t?, _ fh: UInt64) {
+        FuseContext.of(req).passthrough.release(fh: fh)
         answer(req, "release \(fh)") { fs, request throws(FSError) in
             await fs.release(fh)
             fuse_reply_err(request.raw, 0)

@@ -134,7 +134,8 @@ struct Mount: ParsableCommand {
 
             Mount options (-o, comma-separated): ro (every store read-only); cache_timeout=SECONDS (how long the \
             kernel trusts an image's attributes, default 5); glance_url=URL (Glance's API for user.glance.image.*); \
-            metrics=ADDR:PORT (Prometheus metrics at http://ADDR:PORT/metrics); libfuse's own (allow_other, \
+            metrics=ADDR:PORT (Prometheus metrics at http://ADDR:PORT/metrics); nopassthrough (a file store's \
+            images are read through the daemon even where the kernel could read their files itself); libfuse's own (allow_other, \
             default_permissions, ...). mount(8)-only options (_netdev, nofail, noauto, x-systemd.*, ...) are \
             accepted and ignored.
             """

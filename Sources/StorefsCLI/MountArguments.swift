@@ -18,6 +18,9 @@ struct MountArguments {
     var glanceURL: String?
     /// `-o metrics=ADDR:PORT`: where Prometheus scrapes `/metrics` (off without it).
     var metrics: (host: String, port: Int)?
+    /// `-o nopassthrough`: local images' reads go through the daemon even where the kernel could
+    /// read their files itself.
+    var passthrough = true
     var foreground = false
     var debug = false
     var readyFD: Int32?
@@ -70,6 +73,8 @@ struct MountArguments {
                     return .failure(CommandError("-o metrics needs ADDR:PORT (127.0.0.1:9183, [::1]:9183)"))
                 }
                 parsed.metrics = address
+            } else if option == "nopassthrough" {
+                parsed.passthrough = false
             } else if mountOnly.contains(option) || option.hasPrefix("x-") || option.hasPrefix("comment=") {
                 continue
             } else {

@@ -183,7 +183,7 @@ extension StorefsCLI {
         let fuseOptions = ["fsname=\(source.replacingOccurrences(of: ",", with: "\\,"))", "subtype=glance-storefs"] + parsed.fuseOptions
         do throws(FuseMount.Failure) {
             try FuseMount.run(fs: fs, mountpoint: parsed.mountpoint, options: fuseOptions, logger: logger,
-                              traceRequests: parsed.debug) {
+                              traceRequests: parsed.debug, passthrough: parsed.passthrough) {
                 guard let fd = parsed.readyFD else { return }
                 _ = write(fd, "ok\n", 3)
                 close(fd)

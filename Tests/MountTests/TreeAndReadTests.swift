@@ -110,7 +110,7 @@ extension MountSuite { @Suite struct TreeAndReadTests {
         let demo = Demo()
         let size = 24 << 20
         sh("head -c \(size) /dev/urandom > \(demo.datadir("fast"))/big")
-        try demo.mount()
+        try demo.mount(["nopassthrough"])
         let options = sh("findmnt -n -o FS-OPTIONS \(demo.mountpoint)").out
         let maxRead = try #require(options.split(separator: ",").first { $0.hasPrefix("max_read=") }.flatMap { Int($0.dropFirst(9).trimmingCharacters(in: .whitespacesAndNewlines)) }, "\(options)")
         let pipeMax = try #require(Int(sh("cat /proc/sys/fs/pipe-max-size").out.trimmingCharacters(in: .whitespacesAndNewlines)))
@@ -123,6 +123,62 @@ extension MountSuite { @Suite struct TreeAndReadTests {
         let read = bytesRead() - before
         // What the daemon read itself: the requests' headers from /dev/fuse, not the image.
         #expect(before >= 0 && read < size / 16, "the daemon read \(read) bytes for an image of \(size)")
+    }
+
+    /// Where the kernel offers FUSE passthrough (6.9+, this daemon as root), it reads a local image's
+    /// file itself: not one read request reaches the daemon. Elsewhere the reads come to the daemon.
+    @Test func theKernelReadsALocalImageItselfWhereItOffersPassthrough() throws {
+        let demo = Demo()
+        let size = 24 << 20
+        sh("head -c \(size) /dev/urandom > \(demo.datadir("fast"))/big")
+        try demo.mount()
+        let release = sh("uname -r").out.split(separator: ".").prefix(2).compactMap { Int($0) }
+        let config = sh("zcat /proc/config.gz 2>/dev/null | grep '^CONFIG_FUSE_PASSTHROUGH='").out
+        let offered = release.count == 2 && (release[0], release[1]) >= (6, 9) && geteuid() == 0
+            && (config.isEmpty || config.contains("=y"))
+        #expect(waitUntil(seconds: 5) { demo.log.contains("passthrough=") })
+        #expect(demo.log.contains("passthrough=\(offered ? "on" : "off")"), "\(demo.log)")
+        let pid = try #require(demo.process).pid
+        func readCalls() -> Int { Int(sh("awk '/^syscr/ {print $2}' /proc/\(pid)/io").out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        let before = readCalls()
+        #expect(sh("cmp \(demo.path("fast", "big")) \(demo.datadir("fast"))/big").status == 0)
+        let requests = readCalls() - before
+        // Each request is one read of /dev/fuse: 24 MiB in requests of about 1 MiB is 24 or more.
+        if offered {
+            #expect(requests < 12, "\(requests) requests reached the daemon")
+        } else {
+            #expect(requests >= 24, "\(requests) requests reached the daemon")
+        }
+    }
+
+    /// The kernel takes no other open of a file read by passthrough: writing over an image a reader
+    /// holds open fails with ETXTBSY, and works once the reader is gone; a reader that opens while
+    /// a replacement is being written is not refused (the kernel would fail a passthrough open then).
+    @Test func writingOverAnImageAPassthroughReaderHoldsIsTextFileBusy() throws {
+        let demo = Demo()
+        sh("head -c 3000000 /dev/urandom > \(demo.datadir("fast"))/img && head -c 2000000 /dev/urandom > \(demo.dir)/new")
+        try demo.mount()
+        #expect(waitUntil(seconds: 5) { demo.log.contains("passthrough=") })
+        let passthrough = demo.log.contains("passthrough=on")
+        let held = sh("""
+            exec 3< \(demo.path("fast", "img")); head -c 1000 <&3 > /dev/null
+            cp \(demo.dir)/new \(demo.path("fast", "img")); echo "cp=$?"; exec 3<&-
+            """)
+        if passthrough {
+            #expect(held.out.contains("cp=1") && held.err.contains("Text file busy"), "\(held)")
+            #expect(sh("cmp \(demo.path("fast", "img")) \(demo.datadir("fast"))/img").status == 0)
+        } else {
+            #expect(held.out.contains("cp=0"), "\(held)")
+        }
+        #expect(sh("cp \(demo.dir)/new \(demo.path("fast", "img"))").status == 0)
+        #expect(sh("cmp \(demo.path("fast", "img")) \(demo.dir)/new").status == 0)
+        let during = sh("""
+            head -c 500000 /dev/urandom > \(demo.dir)/third
+            exec 4> \(demo.path("fast", "img")); cat \(demo.dir)/third >&4
+            head -c 100 \(demo.path("fast", "img")) > /dev/null; echo "read=$?"; exec 4>&-
+            """)
+        #expect(during.out.contains("read=0"), "\(during)")
+        #expect(sh("cmp \(demo.path("fast", "img")) \(demo.dir)/third").status == 0)
     }
 
     @Test func statfsReportsTheDatadirFileSystem() throws {

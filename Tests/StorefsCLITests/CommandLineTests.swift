@@ -24,7 +24,7 @@ struct CommandLineTests {
         for command in Self.commands { #expect(top.stdout.contains("  \(command) ")) }
         #expect(top.stdout.contains("CONFIG MOUNTPOINT"))
         let mount = StorefsCLI.run(["mount", "--help"]).stdout
-        for option in ["ro", "cache_timeout=SECONDS", "glance_url=URL", "metrics=ADDR:PORT", "-f", "--debug"] {
+        for option in ["ro", "cache_timeout=SECONDS", "glance_url=URL", "metrics=ADDR:PORT", "nopassthrough", "-f", "--debug"] {
             #expect(mount.contains(option), "mount --help lacks \(option)")
         }
         #expect(!mount.contains("ready-fd"), "the daemon's own option is not for users")
@@ -70,13 +70,14 @@ struct CommandLineTests {
         let f = CLIFixture()
         let config = f.write("[DEFAULT]\n")
         let command = try #require(try GlanceStorefs.parseAsRoot(
-            ["mount", config, "/mnt/g", "-oro,allow_other", "-o", "cache_timeout=2,metrics=[::1]:9183,_netdev", "-d"]) as? Mount)
+            ["mount", config, "/mnt/g", "-oro,allow_other", "-o", "cache_timeout=2,metrics=[::1]:9183,_netdev,nopassthrough", "-d"]) as? Mount)
         let parsed = try MountArguments.make(command, inputs: []).get()
         #expect(parsed.inputs == [.file(config)])
         #expect(parsed.mountpoint == "/mnt/g")
         #expect(parsed.readOnly && parsed.cacheTimeout == 2)
         #expect(parsed.metrics?.host == "::1" && parsed.metrics?.port == 9183)
         #expect(parsed.fuseOptions == ["ro", "allow_other"])
+        #expect(!parsed.passthrough)
         #expect(parsed.debug && parsed.foreground)
         // What the daemonizing parent passes its child parses back to the same mount.
         let child = try #require(try GlanceStorefs.parseAsRoot(parsed.childArguments(readyFD: 7)) as? Mount)

@@ -33,3 +33,22 @@ int storefs_spawn_daemon(const char *path, char *const argv[]);
 /* "ENOENT" for ENOENT (glibc's strerrorname_np, which Swift's Glibc module does not expose); NULL if unknown. */
 const char *storefs_errno_name(int code);
 
+
+/* FUSE passthrough under libfuse 3.14 (storefs_passthrough.c): the session's custom I/O, which
+ * asks the kernel for passthrough in INIT and adds a backing file to the OPEN replies offered one. */
+#include <stdint.h>
+#include <sys/uio.h>
+ssize_t storefs_passthrough_read(int fd, void *buf, size_t len, void *userdata);
+ssize_t storefs_passthrough_writev(int fd, struct iovec *iov, int count, void *userdata);
+ssize_t storefs_passthrough_splice_send(int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
+                                        unsigned int flags, void *userdata);
+/* 1 once INIT negotiated passthrough. */
+int storefs_passthrough_enabled(void);
+/* Registers a backing file in the kernel (FUSE_DEV_IOC_BACKING_OPEN on the session's descriptor):
+ * its id (> 0), or -errno. Needs CAP_SYS_ADMIN. */
+int32_t storefs_passthrough_backing_open(int devfd, int fd);
+int storefs_passthrough_backing_close(int devfd, int32_t id);
+/* The reply to the open of handle `fh` carries backing `id`; 0 when no slot was free. */
+int storefs_passthrough_offer(uint64_t fh, int32_t id);
+/* An offer not sent (the open failed before its reply). */
+void storefs_passthrough_withdraw(uint64_t fh);
