@@ -57,7 +57,6 @@ public enum FuseMount {
     /// the file system is unmounted. Returns normally after a clean unmount.
     public static func run(fs: StoreFilesystem, mountpoint: String, options: [String], logger: Logger,
                            traceRequests: Bool, passthrough: Bool = true, onMounted: () -> Void) throws(Failure) {
-        IdleMemory.returnFreedMemoryPromptly()
         var options = options
         let maxRead = ReadSize.given(in: options) ?? ReadSize.maxRead(pipeMax: ReadSize.pipeMaxSize())
         if ReadSize.given(in: options) == nil { options.append("max_read=\(maxRead)") }

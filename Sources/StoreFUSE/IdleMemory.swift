@@ -21,15 +21,6 @@ enum IdleMemory {
         return {}
     }()
 
-    /// tcmalloc keeps the spans a burst freed for reuse and gives them back only when asked: the
-    /// read-ahead's chunks (megabytes each, freed as soon as read) then add up across stores and
-    /// threads. Aggressive decommit returns a freed span's pages at once.
-    static func returnFreedMemoryPromptly() {
-        guard let f = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "MallocExtension_SetNumericProperty") else { return }
-        let set = unsafeBitCast(f, to: (@convention(c) (UnsafePointer<CChar>, Int) -> Int32).self)
-        _ = set("tcmalloc.aggressive_memory_decommit", 1)
-    }
-
     static func releaseWhenIdle(_ context: FuseContext, after seconds: Int = 10) -> Task<Void, Never> {
         Task.detached(priority: .background) {
             var seen = context.requests.load(ordering: .relaxed)
