@@ -205,19 +205,21 @@ enum FuseOperations {
                 throw error
             }
             info.fh = opened.handle
-            var directIO = opened.directIO, keepCache = opened.keepCache
+            var keepCache = opened.keepCache
             if writing {
                 passthrough.writerOpened(fh: opened.handle, ino: ino)
-            } else if !directIO, let fd = fs.localDescriptor(opened.handle) {
+            } else if !opened.directIO, let fd = fs.localDescriptor(opened.handle) {
                 switch passthrough.open(fh: opened.handle, ino: ino, fd: fd) {
                 // The kernel takes no other flag with passthrough (keep_cache would fail the open).
                 case .passthrough: keepCache = false
-                case .directIO: directIO = true; keepCache = false
+                case .busy:
+                    await fs.release(opened.handle)
+                    throw FSError(EBUSY)
                 case .cached: break
                 }
             }
             storefs_fi_set_keep_cache(&info, keepCache ? 1 : 0)
-            storefs_fi_set_direct_io(&info, directIO ? 1 : 0)
+            storefs_fi_set_direct_io(&info, opened.directIO ? 1 : 0)
             fuse_reply_open(request.raw, &info)
         }
     }

@@ -14,13 +14,15 @@ import Synchronization
 /// as before.
 ///
 /// The kernel's rules this keeps: one backing file per FUSE inode while any passthrough open of it
-/// lasts (another fails with EBUSY), and no passthrough open while the inode has a cached open (it
-/// fails with EIO) and the reverse. So: the first open of an inode decides; a later open of a
-/// different file under the same inode (the image replaced meanwhile) gets direct I/O, which takes
-/// no side; writers already use direct I/O. Owner: one lock over the per-inode state; the ioctls
-/// run under it (each a few microseconds), so a decision and its registration are one step.
+/// lasts, no passthrough open while the inode has a cached open, and no open of an inode with a
+/// backing file but a passthrough one — not even a direct-I/O one (each fails the open with EIO). So:
+/// the first open of an inode decides; a later open of a different file under the same inode (the
+/// image replaced behind the mount meanwhile) is refused with EBUSY until the earlier readers close,
+/// rather than served the old file's bytes; a writer is refused with ETXTBSY (`mayWrite`). Owner: one
+/// lock over the per-inode state; the ioctls run under it (each a few microseconds), so a decision
+/// and its registration are one step.
 final class Passthrough: Sendable {
-    enum Mode { case passthrough, cached, directIO }
+    enum Mode { case passthrough, cached, busy }
 
     private struct FileID: Equatable { let device: UInt64; let inode: UInt64 }
     private struct Backing { let id: Int32; let file: FileID; var opens: Int }
@@ -63,7 +65,7 @@ final class Passthrough: Sendable {
                 return .cached
             }
             if var backing = s.backings[ino] {
-                guard backing.file == file, storefs_passthrough_offer(fh, backing.id) != 0 else { return .directIO }
+                guard backing.file == file, storefs_passthrough_offer(fh, backing.id) != 0 else { return .busy }
                 backing.opens += 1
                 s.backings[ino] = backing
                 s.handles[fh] = (ino, .passthrough)
@@ -76,8 +78,11 @@ final class Passthrough: Sendable {
                 return .cached
             }
             guard storefs_passthrough_offer(fh, id) != 0 else {
+                // No slot for the offer (hundreds of opens in flight): an ordinary cached open.
                 _ = storefs_passthrough_backing_close(s.deviceFD, id)
-                return .directIO
+                s.cachedOpens[ino, default: 0] += 1
+                s.handles[fh] = (ino, .cached)
+                return .cached
             }
             s.backings[ino] = Backing(id: id, file: file, opens: 1)
             s.handles[fh] = (ino, .passthrough)

@@ -179,6 +179,19 @@ extension MountSuite { @Suite struct TreeAndReadTests {
             """)
         #expect(during.out.contains("read=0"), "\(during)")
         #expect(sh("cmp \(demo.path("fast", "img")) \(demo.dir)/third").status == 0)
+        // Replaced behind the mount while a passthrough reader holds the old file: a new reader is
+        // refused (EBUSY) rather than given the old bytes, and reads the new file once it is gone.
+        let replaced = sh("""
+            exec 3< \(demo.path("fast", "img")); head -c 1000 <&3 > /dev/null
+            cp \(demo.dir)/new \(demo.datadir("fast"))/img.tmp && mv \(demo.datadir("fast"))/img.tmp \(demo.datadir("fast"))/img
+            cmp \(demo.path("fast", "img")) \(demo.dir)/new; echo "cmp=$?"; exec 3<&-
+            """)
+        if passthrough {
+            #expect(replaced.out.contains("cmp=2") && replaced.err.contains("Device or resource busy"), "\(replaced)")
+        } else {
+            #expect(replaced.out.contains("cmp=0"), "\(replaced)")
+        }
+        #expect(waitUntil(seconds: 5) { sh("cmp \(demo.path("fast", "img")) \(demo.dir)/new").status == 0 })
     }
 
     @Test func statfsReportsTheDatadirFileSystem() throws {
