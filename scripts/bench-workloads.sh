@@ -369,7 +369,8 @@ PY
   rm -rf "$work/tmp/objs" "$work/tmp/objs.tar"
 }
 seed_rbd() { # four processes, each its slice: librbd's create is a few round trips to the OSD and monitor
-  local lo=$1 hi=$2 p step=$(((hi - lo + 3) / 4)) pids=()
+  local lo=$1 hi=$2 p step pids=()
+  step=$(((hi - lo + 3) / 4))
   for p in 0 1 2 3; do
     $py - "$conf" "$((lo + p * step))" "$((lo + (p + 1) * step < hi ? lo + (p + 1) * step : hi))" <<'PY' &
 import sys, rados, rbd
