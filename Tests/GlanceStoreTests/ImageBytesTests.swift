@@ -129,6 +129,36 @@ import Testing
         readAhead.close()
     }
 
+    /// qemu-img info's reads of a qcow2 image through the kernel: 16 KiB at 0, 4 KiB at 192 KiB, 64 KiB
+    /// at 64 KiB. One fetch of the image's first 256 KiB serves them all (three requests before, the
+    /// third a whole chunk: the reads looked like a run); a read past it is fetched as before.
+    @Test func aHeaderReadFetchesTheImagesFirstBytesOnce() async throws {
+        let mib = Self.mib, r = Recorder()
+        let readAhead = r.make(size: 1024 * mib, chunk: 4 * mib)
+        for (offset, count) in [(0, 16384), (196_608, 4096), (65536, 65536), (0, 512)] as [(UInt64, Int)] {
+            #expect(try await readAhead.read(at: offset, count: count).array == Self.expected(offset, count))
+        }
+        #expect(r.last.map(\.start) == [0] && r.last.map(\.length) == [256 << 10] && r.last.map(\.sequential) == [false])
+        #expect(readAhead.heldBytes == 256 << 10)
+        r.reset()
+        _ = try await readAhead.read(at: 300 * mib, count: 65536)
+        #expect(r.last.map(\.start) == [300 * mib] && r.last.map(\.length) == [65536])
+        readAhead.close()
+        #expect(readAhead.heldBytes == 0)
+        // A copy's first read (128 KiB or more at 0) starts a run as before, and an image no longer
+        // than the read is read exactly.
+        r.reset()
+        let copy = r.make(size: 1024 * mib, chunk: 4 * mib)
+        _ = try await copy.read(at: 0, count: 128 << 10)
+        #expect(r.last.first.map { ($0.start, $0.length, $0.sequential) } ?? (1, 0, false) == (0, Int(4 * mib), true))
+        copy.close()
+        r.reset()
+        let small = r.make(size: 4096, chunk: 4 * mib)
+        #expect(try await small.read(at: 0, count: 4096).array == Self.expected(0, 4096))
+        #expect(r.last.map(\.length) == [4096])
+        small.close()
+    }
+
     /// 200 random 64 KiB reads of a 256 MiB image (what fio or qemu asks with POSIX_FADV_RANDOM):
     /// the driver is asked for about the bytes read, not their chunks (126x with every read
     /// fetching its 4 MiB chunk and near ones the window).
@@ -165,8 +195,9 @@ import Testing
         readAhead.close()
     }
 
-    /// Only a whole buffer read first at offset 0 starts a run: a header read there (qemu-img) and a
-    /// random reader's first read fetch their bytes, and a long read elsewhere is no start.
+    /// Only a whole buffer read first at offset 0 starts a run: a header read there (qemu-img) fetches
+    /// the image's first 256 KiB, a random reader's first read its bytes, and a long read elsewhere is
+    /// no start.
     @Test func aCopysFirstReadStartsTheRun() async throws {
         let mib = Self.mib
         for (offset, count, run) in [(0, 128 << 10, true), (0, 1 << 20, true), (0, 16 << 10, false), (0, 65536, false), (5 * mib, 1 << 20, false)] {
@@ -175,6 +206,8 @@ import Testing
             #expect(try await readAhead.read(at: offset, count: count).array == Self.expected(offset, count))
             if run {
                 #expect(r.last.map(\.start) == [0] && r.last.map(\.length) == [Int(mib)] && r.last.allSatisfy { $0.sequential })
+            } else if offset == 0 {
+                #expect(r.last.map(\.start) == [0] && r.last.map(\.length) == [256 << 10] && !r.last.contains { $0.sequential })
             } else {
                 #expect(r.last.map(\.start) == [offset] && r.last.map(\.length) == [count] && !r.last.contains { $0.sequential })
             }
@@ -197,7 +230,7 @@ import Testing
         let mib = Self.mib, r = Recorder(), size = 10 * mib + 300
         let readAhead = r.make(size: size, depth: 3, store: "test-held")
         #expect(readAhead.heldBytes == 0)
-        _ = try await readAhead.read(at: 0, count: 10)
+        _ = try await readAhead.read(at: 1, count: 9)  // not at 0: no header read
         #expect(readAhead.heldBytes == 0)
         _ = try await readAhead.read(at: 10, count: 100)
         #expect(readAhead.heldBytes == 0)
