@@ -159,6 +159,24 @@ import Testing
         small.close()
     }
 
+    /// A header fetch that fails fails its read, holds nothing, and the next read asks again.
+    @Test func aFailedHeaderFetchIsAskedForAgain() async throws {
+        let calls = Mutex(0)
+        let readAhead = ReadAhead(size: 64 << 20, chunkSize: 4 << 20, depth: 4, describe: "test", meters: .of("test-header")) { start, length, _ in
+            let call = calls.withLock { $0 += 1; return $0 }
+            let from = Int(start % 251)
+            return Task {
+                if call == 1 { throw StoreError.backend("the first fetch fails") }
+                return ImageBytes([ByteBuffer(bytes: Recorder.cycle[from..<from + length])])
+            }
+        }
+        await #expect(throws: StoreError.backend("the first fetch fails")) { try await readAhead.read(at: 0, count: 16384) }
+        #expect(readAhead.heldBytes == 0)
+        #expect(try await readAhead.read(at: 65536, count: 4096).array == Self.expected(65536, 4096))
+        #expect(calls.withLock { $0 } == 2)
+        readAhead.close()
+    }
+
     /// 200 random 64 KiB reads of a 256 MiB image (what fio or qemu asks with POSIX_FADV_RANDOM):
     /// the driver is asked for about the bytes read, not their chunks (126x with every read
     /// fetching its 4 MiB chunk and near ones the window).

@@ -9,7 +9,9 @@ import Synchronization
 /// first read of a whole buffer at offset 0 (`openingRead`); the run goes on while reads stay within the read-ahead window of its furthest
 /// point (the head), either side: the kernel's read-ahead sends batches of requests that arrive in
 /// any order and lag or lead the head by megabytes. A run fetches whole chunks, ahead of the head by
-/// one chunk, then two, four, ... up to `depth` as it goes on. Any other read is random: exactly
+/// one chunk, then two, four, ... up to `depth` as it goes on. A shorter first read at offset 0 is a
+/// header read (`headLength`): the image's first bytes are fetched once and kept for the reader's
+/// later reads within them. Any other read is random: exactly
 /// its bytes are fetched (one request per chunk it touches: a driver is never asked across a chunk's
 /// boundary), nothing is kept. (200 random 64 KiB reads of an http image cost 126x the
 /// bytes asked when every read fetched its 4 MiB chunk and a read near the last one the whole window;
