@@ -105,7 +105,7 @@ cpu_ticks() { awk '/^cpu / {print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /p
 steal_mark=$(cpu_ticks)
 steal_since_mark() {
   local now; now=$(cpu_ticks)
-  steal=$(awk -v a="$steal_mark" -v b="$now" 'BEGIN {split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.0f%%", d > 0 ? 100 * (y[1] - x[1]) / d : 0}')
+  steal=$(awk -v a="$steal_mark" -v b="$now" 'BEGIN {split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.0f%%", (d > 0 ? 100 * (y[1] - x[1]) / d : 0)}')
   steal_mark=$now
 }
 # row WORKLOAD STORE OURS ALTERNATIVE_NAME ALTERNATIVE RATIO TARGET_TEXT TARGET_EXPR
@@ -327,17 +327,18 @@ par_native() {
   done; wait
 }
 peak_rss() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$(daemon_pid "$mnt")/status"; }
-# The peak so far (the images written through the mount, workloads 1-5), then the peak of the
-# parallel readers alone: writing 5 to clear_refs resets a process's VmHWM.
-rss_before=$(peak_rss)
-echo 5 > "/proc/$(daemon_pid "$mnt")/clear_refs"
+# The peak so far (the images written through the mount, workloads 1-5), then the peak while each
+# store's parallel readers run: writing 5 to clear_refs resets a process's VmHWM to its RSS now.
+rss_before=$(peak_rss) rss=0
 for s in local web ceph sw; do
-  t_ours=$(median par_ours "$s"); t_alt=$(median par_native "$s")
+  echo 5 > "/proc/$(daemon_pid "$mnt")/clear_refs"
+  t_ours=$(median par_ours "$s"); peak=$(peak_rss); rss=$((peak > rss ? peak : rss))
+  t_alt=$(median par_native "$s")
   case $s in local) alt="4 cat of datadir files" ;; ceph) alt="4 rbd export" ;; *) alt="4 curl" ;; esac
   r=$(faster "$t_ours" "$t_alt"); row "4 parallel readers (MB/s)" "$s" "$(mbs "$t_ours")" "$alt" "$(mbs "$t_alt")" "$r" ">= 0.9" "$r >= 0.9"
+  row "  daemon peak RSS (MiB)" "$s" "$peak" "while they read" "" "" "<= 256" "$peak <= 256"
 done
-rss=$(peak_rss)
-row "daemon peak RSS (MiB)" "all" "$rss" "4 parallel readers per store" "" "" "<= 256" "$rss <= 256"
+row "daemon peak RSS (MiB)" "all" "$rss" "4 parallel readers, any store" "" "" "<= 256" "$rss <= 256"
 row "  peak before (MiB)" "all" "$rss_before" "images written, workloads 1-5" "" "" "<= 256" "$rss_before <= 256"
 
 fi
