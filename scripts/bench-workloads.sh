@@ -4,8 +4,9 @@
 # sha512sum, rsync -a of 200 images between writable stores, 4 parallel readers, writes into the file
 # store, and listings of 10,000 and 100,000 images. It starts nginx (http), a single-node Ceph (rbd) and
 # Swift with the project's own scripts, mounts file, http, rbd and swift stores, and prints one table:
-# time (or rate) through the mount, time of the alternative, their ratio and the target. Median of 3
-# (BENCH_RUNS). BENCH_ONLY="5 8" runs only those workloads. Run as root:
+# time (or rate) through the mount, time of the alternative, their ratio, the target, and the CPU
+# steal while the row was measured (this VM shares its host). Median of 3 (BENCH_RUNS).
+# BENCH_ONLY="5 8" runs only those workloads. Run as root:
 #     bash scripts/bench-workloads.sh [WORKDIR]      (default /var/tmp/glance-storefs-bench-workloads)
 # BENCH_SCALE (100000) is the large listing's size for the file store, BENCH_SWIFT_SCALE (the same)
 # for the swift store (seeded by the bulk middleware, 10,000 objects a request), BENCH_RBD_SCALE (the
