@@ -80,8 +80,9 @@ import Testing
         /// Bytes that say their offset modulo 251, long enough for a chunk at any offset.
         static let cycle: [UInt8] = (0..<(4 << 20) + 251).map { UInt8($0 % 251) }
         let fetched = Mutex<[(start: UInt64, length: Int, sequential: Bool)]>([])
-        func make(size: UInt64, chunk: UInt64 = mib, depth: UInt64 = 4, budget: ReadAheadBudget? = nil, store: String = "test") -> ReadAhead {
-            ReadAhead(size: size, chunkSize: chunk, depth: depth, budget: budget, describe: "test", meters: .of(store)) { start, length, sequential in
+        func make(size: UInt64, chunk: UInt64 = mib, depth: UInt64 = 4, budget: ReadAheadBudget? = nil, store: String = "test",
+                  longRuns: LongRuns = LongRuns { }) -> ReadAhead {
+            ReadAhead(size: size, chunkSize: chunk, depth: depth, budget: budget, describe: "test", meters: .of(store), longRuns: longRuns) { start, length, sequential in
                 self.fetched.withLock { $0.append((start, length, sequential)) }
                 let from = Int(start % 251)
                 return Task { ImageBytes([ByteBuffer(bytes: Recorder.cycle[from..<from + length])]) }
@@ -195,6 +196,39 @@ import Testing
         let amplification = Double(r.bytes) / Double(asked)
         #expect(amplification <= 2, "fetched \(r.bytes) bytes for \(asked) read: \(amplification)x")
         readAhead.close()
+    }
+
+    /// A reader whose chunks add up to 64 MiB is a long run while it is open; when the last long run
+    /// closes, the free memory is given back, once; a short run (rsync's 5 MiB images) gives nothing.
+    @Test func theLastLongRunToCloseGivesMemoryBack() async throws {
+        let mib = Self.mib
+        let releases = Mutex(0)
+        let runs = LongRuns(delay: .milliseconds(10)) { releases.withLock { $0 += 1 } }
+        func readAll(_ readAhead: ReadAhead, _ size: UInt64) async throws {
+            var offset: UInt64 = 0
+            while offset < size {
+                let count = Int(min(mib, size - offset))
+                #expect(try await readAhead.read(at: offset, count: count).array == Self.expected(offset, count))
+                offset += UInt64(count)
+            }
+        }
+        let short = Recorder().make(size: 5 * mib, longRuns: runs)
+        try await readAll(short, 5 * mib)
+        #expect(runs.count == 0)
+        short.close()
+        let a = Recorder().make(size: 80 * mib, longRuns: runs), b = Recorder().make(size: 80 * mib, longRuns: runs)
+        try await readAll(a, 80 * mib)
+        try await readAll(b, 80 * mib)
+        #expect(runs.count == 2)
+        a.close()
+        a.close()  // a second close (deinit's) counts nothing
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(runs.count == 1)
+        #expect(releases.withLock { $0 } == 0, "a long run is still open")
+        b.close()
+        for _ in 0..<100 where releases.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(runs.count == 0)
+        #expect(releases.withLock { $0 } == 1)
     }
 
     @Test func aSequentialReaderGetsEveryChunkOnce() async throws {

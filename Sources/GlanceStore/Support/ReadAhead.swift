@@ -17,7 +17,8 @@ import Synchronization
 /// bytes asked when every read fetched its 4 MiB chunk and a read near the last one the whole window;
 /// 3.2x when one near read started a run; two in a row happen to random readers too rarely to count.) Each chunk is fetched once
 /// per run and let go once every byte of it was returned: the page cache has it then. With a
-/// store's `budget`, a run keeps its share of the store's chunks ahead, up to `depth`.
+/// store's `budget`, a run keeps its share of the store's chunks ahead, up to `depth`. A reader that
+/// fetched 64 MiB or more counts in `longRuns`, which gives freed memory back when the last one closes.
 final class ReadAhead: Sendable {
     let size: UInt64
     let chunkSize: UInt64
@@ -46,6 +47,8 @@ final class ReadAhead: Sendable {
     private let describe: String
     /// Where the bytes held are counted (`glance_storefs_readahead_bytes`).
     private let meters: StoreMeters
+    /// Told when this reader's chunks add up to a long run and when it closes (the memory goes back).
+    private let longRuns: LongRuns
 
     private struct State {
         var chunks: [UInt64: Chunk] = [:]
@@ -64,6 +67,9 @@ final class ReadAhead: Sendable {
         var inBudget = false
         /// The image's first bytes, fetched at a header read (`headLength`); kept until close.
         var header: (task: Task<ImageBytes, any Error>, length: UInt64)?
+        /// Bytes of the chunks fetched so far; counted in `longRuns` once past its threshold.
+        var fetched: UInt64 = 0
+        var long = false
     }
 
     private struct Chunk {
@@ -72,8 +78,10 @@ final class ReadAhead: Sendable {
     }
 
     init(size: UInt64, chunkSize: UInt64, depth: UInt64, budget: ReadAheadBudget? = nil, describe: String, meters: StoreMeters,
+         longRuns: LongRuns = .shared,
          fetch: @escaping @Sendable (_ start: UInt64, _ length: Int, _ sequential: Bool) -> Task<ImageBytes, any Error>) {
         self.budget = budget
+        self.longRuns = longRuns
         self.meters = meters
         self.size = size
         self.chunkSize = chunkSize
@@ -94,6 +102,11 @@ final class ReadAhead: Sendable {
         guard delta != 0 else { return }
         s.held += delta
         if delta > 0 { meters.readAheadBytes.increment(by: Double(delta)) } else { meters.readAheadBytes.decrement(by: Double(-delta)) }
+        if delta > 0 { s.fetched += UInt64(delta) }
+        if !s.long && s.fetched >= LongRuns.threshold {
+            s.long = true
+            longRuns.began()
+        }
     }
 
     func read(at offset: UInt64, count: Int) async throws(StoreError) -> ImageBytes {
@@ -215,6 +228,8 @@ final class ReadAhead: Sendable {
             s.header = nil
             if s.held > 0 { meters.readAheadBytes.decrement(by: Double(s.held)) }
             s.held = 0
+            if s.long { longRuns.ended() }
+            s.long = false
         }
     }
 }
