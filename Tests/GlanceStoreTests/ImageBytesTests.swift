@@ -203,7 +203,7 @@ import Testing
     @Test func theLastLongRunToCloseGivesMemoryBack() async throws {
         let mib = Self.mib
         let releases = Mutex(0)
-        let runs = LongRuns(delay: .milliseconds(10)) { releases.withLock { $0 += 1 } }
+        let runs = LongRuns { releases.withLock { $0 += 1 } }
         func readAll(_ readAhead: ReadAhead, _ size: UInt64) async throws {
             var offset: UInt64 = 0
             while offset < size {

@@ -11,15 +11,10 @@ public final class LongRuns: Sendable {
     public static let shared = LongRuns(release: FreeMemory.release)
     /// Bytes a run fetches before it counts as long.
     static let threshold: UInt64 = 64 << 20
-    /// How long after the last run ends the memory is given back, if no long run began meanwhile.
-    /// None by default: a benchmark's next round of readers began within 200 ms (after `sync` and
-    /// `drop_caches`), before a delayed release, and its peak grew as without one.
-    let delay: Duration
     private let active = Atomic<Int>(0)
     private let release: @Sendable () -> Void
 
-    init(delay: Duration = .zero, release: @escaping @Sendable () -> Void) {
-        self.delay = delay
+    init(release: @escaping @Sendable () -> Void) {
         self.release = release
     }
 
@@ -27,11 +22,11 @@ public final class LongRuns: Sendable {
 
     func began() { active.add(1, ordering: .relaxed) }
 
+    /// At once, off the reader's path: released 200 ms later, a benchmark's next round of readers
+    /// (after `sync` and `drop_caches`) had already begun, and its peak grew as with no release.
     func ended() {
         guard active.subtract(1, ordering: .relaxed).newValue == 0 else { return }
-        let delay = self.delay
         Task.detached(priority: .background) { [self] in
-            if delay > .zero { try? await Task.sleep(for: delay) }
             if active.load(ordering: .relaxed) == 0 { release() }
         }
     }
