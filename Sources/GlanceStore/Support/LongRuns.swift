@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The process's long sequential runs (a reader that fetched at least `threshold` bytes ahead):
+/// The process's long reads (a reader whose fetched chunks add up to `threshold` bytes or more):
 /// when the last one ends, the memory their chunks were freed into goes back to the system.
 /// tcmalloc reuses it poorly from one burst of readers to the next: three rounds of four parallel
 /// readers of 256 MiB rbd images peaked at 163, 171 and 195 MiB (67 MiB once idle for 10 s, which
